@@ -1,0 +1,37 @@
+# Two commands matter: `make run` (serve the demo account) and `make test` (everything CI runs).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# `make run` serves the demo values of .env.example until you create a .env.
+ENV_FILE := $(if $(wildcard .env),.env,.env.example)
+
+.PHONY: run test check fmt bench
+
+run: $(VENV)/.run-deps
+	@WX_DOTENV=$(ENV_FILE) $(BIN)/python -m app info --host $(HOST) --port $(PORT)
+	WX_DOTENV=$(ENV_FILE) $(BIN)/gunicorn -c gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
+
+test: check
+	$(BIN)/python -m pytest
+
+check: $(VENV)/.dev-deps
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+fmt: $(VENV)/.dev-deps
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.run-deps: requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	touch $@ $(VENV)/.run-deps

@@ -1,0 +1,267 @@
+"""A store in one SQLite file, shared by every worker process on one host.
+
+Why it is safe across processes:
+
+- WAL journal: readers never block the writer, and each statement below is one short write
+  transaction, so contention costs milliseconds; ``busy_timeout`` makes a writer wait for
+  another instead of failing at once.
+- ``add`` is a single ``INSERT ... ON CONFLICT DO UPDATE ... WHERE expired`` statement and
+  ``take`` a single ``DELETE ... RETURNING``: SQLite runs each under its write lock, so of
+  several processes racing on one key exactly one wins. Where the library predates RETURNING
+  (SQLite < 3.35) ``take`` uses a ``BEGIN IMMEDIATE`` transaction instead.
+- Expiry is stored as wall-clock seconds (``time.time``): processes do not share a monotonic
+  clock, and the file outlives them. A wall clock that jumps shortens or stretches a few TTLs,
+  which the ledger and token cache tolerate.
+
+Connections are pooled rather than kept per thread: a threaded dev server starts a thread per
+request, and per-thread connections would pile up until ``close``. The pool remembers the
+process id so a store built before gunicorn forks never hands a parent's connection to a
+child (SQLite forbids carrying connections across ``fork``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from .base import StoreError
+
+logger = logging.getLogger(__name__)
+
+#: Lock ``name`` is held as the key ``LOCK_PREFIX + name``, in the same table as the data.
+LOCK_PREFIX = "lock:"
+
+#: Seconds between purges of expired rows, per store object.
+PURGE_INTERVAL = 60.0
+
+#: Idle connections kept for reuse; more are opened under load and closed when returned.
+POOL_SIZE = 8
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS store (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL,
+    expires REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS store_expires ON store (expires);
+"""
+
+_SET = (
+    "INSERT INTO store (key, value, expires) VALUES (?, ?, ?)"
+    " ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires"
+)
+# The conflict branch only fires on an expired row, so rowcount is 1 exactly when we claimed.
+_ADD = _SET + " WHERE store.expires <= ?"
+
+
+class SQLiteStore:
+    """Bytes under string keys in the table ``store`` of the SQLite file at ``path``.
+
+    :param path: the database file; it is created if missing, its directory is not.
+    :param timeout: seconds a statement waits for another process's write lock before it
+        fails with :class:`StoreError`. Short by default because a push has to be answered
+        within WeChat's 5 s, and the caller can degrade when the store is slow.
+    :raises StoreError: if the file cannot be opened or initialised.
+    """
+
+    #: ``DELETE ... RETURNING`` needs SQLite 3.35; tests turn this off to cover the fallback.
+    returning = sqlite3.sqlite_version_info >= (3, 35, 0)
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 2.0) -> None:
+        self.path = os.fspath(path)
+        self.timeout = timeout
+        self._pool: list[sqlite3.Connection] = []
+        self._pool_pid = os.getpid()
+        self._pool_lock = threading.Lock()
+        self._closed = False
+        self._next_purge = 0.0
+        # Connections inherited through fork: kept referenced so they are never used, not even
+        # closed (SQLite forbids using a connection in a child of the process that opened it).
+        self._inherited: list[sqlite3.Connection] = []
+        try:
+            with self._connection("open") as conn:
+                self._use_wal(conn)
+                conn.executescript(_SCHEMA)
+        except StoreError:
+            self.close()
+            raise
+
+    def get(self, key: str) -> bytes | None:
+        with self._connection("get") as conn:
+            row = conn.execute(
+                "SELECT value FROM store WHERE key = ? AND expires > ?", (key, time.time())
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def set(self, key: str, value: bytes, ttl: float) -> None:
+        _check_ttl(ttl)
+        with self._connection("set") as conn:
+            self._purge(conn)
+            conn.execute(_SET, (key, value, time.time() + ttl))
+
+    def add(self, key: str, value: bytes, ttl: float) -> bool:
+        _check_ttl(ttl)
+        with self._connection("add") as conn:
+            self._purge(conn)
+            return self._add(conn, key, value, ttl)
+
+    def take(self, key: str) -> bytes | None:
+        with self._connection("take") as conn:
+            now = time.time()
+            if self.returning:
+                rows = conn.execute(
+                    "DELETE FROM store WHERE key = ? RETURNING value, expires", (key,)
+                ).fetchall()
+            else:
+                # IMMEDIATE takes the write lock before the read, so no other process can
+                # read the same row in between; an error rolls back in _checkin.
+                conn.execute("BEGIN IMMEDIATE")
+                rows = conn.execute(
+                    "SELECT value, expires FROM store WHERE key = ?", (key,)
+                ).fetchall()
+                conn.execute("DELETE FROM store WHERE key = ?", (key,))
+                conn.execute("COMMIT")
+        if not rows or rows[0][1] <= now:
+            return None
+        return bytes(rows[0][0])
+
+    def delete(self, key: str) -> None:
+        with self._connection("delete") as conn:
+            conn.execute("DELETE FROM store WHERE key = ?", (key,))
+
+    @contextmanager
+    def lock(self, name: str, *, ttl: float, wait: float) -> Iterator[bool]:
+        """Hold lock ``name``; see :meth:`app.store.base.Store.lock`.
+
+        The lock is a row claimed with :meth:`add` holding a random owner token; release
+        deletes the row only if it still holds that token, so a holder whose lease ran out
+        cannot free the lock of the process that took it over. Waiters poll, starting at
+        5 ms and backing off to 50 ms: no cross-process wake-up exists in SQLite.
+        """
+        _check_ttl(ttl)
+        key = LOCK_PREFIX + name
+        token = secrets.token_hex(16).encode()
+        deadline = time.monotonic() + wait
+        pause = 0.005
+        while not (held := self.add(key, token, ttl)):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, 0.05)
+        try:
+            yield held
+        finally:
+            if held:
+                self._release(key, token)
+
+    def ping(self) -> None:
+        with self._connection("ping") as conn:
+            conn.execute("SELECT 1 FROM store LIMIT 1").fetchall()
+
+    def close(self) -> None:
+        with self._pool_lock:
+            self._closed = True
+            pool, self._pool = self._pool, []
+        for conn in pool:
+            conn.close()
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to WAL, retrying while other processes are switching it too.
+
+        The journal mode belongs to the file, so this is a no-op once any process did it. But
+        SQLite reports SQLITE_BUSY at once, without the busy handler, when several connections
+        switch a new file together, as gunicorn workers starting side by side do.
+        """
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if e.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.01)
+
+    def _add(self, conn: sqlite3.Connection, key: str, value: bytes, ttl: float) -> bool:
+        now = time.time()
+        return conn.execute(_ADD, (key, value, now + ttl, now)).rowcount == 1
+
+    def _release(self, key: str, token: bytes) -> None:
+        """Delete the lock row if it is still ours; on failure leave it to expire."""
+        try:
+            with self._connection("release lock") as conn:
+                conn.execute("DELETE FROM store WHERE key = ? AND value = ?", (key, token))
+        except StoreError as e:
+            # Raising here would replace whatever the block raised; the ttl frees the lock.
+            logger.warning("lock %r not released, it expires on its own: %s", key, e.message)
+
+    def _purge(self, conn: sqlite3.Connection) -> None:
+        """Delete expired rows, at most once per ``PURGE_INTERVAL`` per store object."""
+        now = time.monotonic()
+        if now < self._next_purge:
+            return
+        self._next_purge = now + PURGE_INTERVAL
+        conn.execute("DELETE FROM store WHERE expires <= ?", (time.time(),))
+
+    @contextmanager
+    def _connection(self, op: str) -> Iterator[sqlite3.Connection]:
+        """Lend a connection in autocommit mode; turn any sqlite3 error into StoreError."""
+        try:
+            conn = self._checkout()
+            try:
+                yield conn
+            finally:
+                self._checkin(conn)
+        except sqlite3.Error as e:
+            raise StoreError(f"SQLite store {self.path!r}: {op} failed: {e}") from e
+
+    def _checkout(self) -> sqlite3.Connection:
+        with self._pool_lock:
+            if self._closed:
+                raise StoreError(f"SQLite store {self.path!r} is closed")
+            if self._pool_pid != os.getpid():
+                # Forked: the pooled connections belong to the parent; set them aside unused.
+                self._inherited += self._pool
+                self._pool, self._pool_pid = [], os.getpid()
+            if self._pool:
+                return self._pool.pop()
+        # isolation_level=None: autocommit, so each statement is its own short transaction
+        # and BEGIN IMMEDIATE is ours to issue. check_same_thread=False: a pooled connection
+        # moves between threads, but only one thread holds it at a time.
+        conn = sqlite3.connect(
+            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            # NORMAL is durable across process crashes in WAL mode; only a power cut can lose
+            # the last claims, which a deduplication ledger survives.
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error:
+            conn.close()
+            raise
+        return conn
+
+    def _checkin(self, conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            # Only after a failed statement; that error is already on its way to the caller.
+            try:
+                conn.rollback()
+            except sqlite3.Error:
+                conn.close()
+                return
+        with self._pool_lock:
+            if not self._closed and self._pool_pid == os.getpid() and len(self._pool) < POOL_SIZE:
+                self._pool.append(conn)
+                return
+        conn.close()
+
+
+def _check_ttl(ttl: float) -> None:
+    if not ttl > 0:
+        raise ValueError(f"ttl must be a positive number of seconds (got {ttl!r})")

@@ -1,0 +1,165 @@
+"""Bodies to fields and back, for WeChat's XML and the Mini Program's JSON.
+
+Parsing is the part that faces the internet, so the XML parser resolves no entities, loads no
+DTD, touches no network and refuses any document that declares a DOCTYPE: XXE and entity bombs
+fail fast and never expand. Fields are a mapping of element name to value, where a leaf is its
+text, an element with children is a nested mapping and children repeated under one parent are a
+list (PROTOCOL.md §5); JSON bodies arrive as ``json.loads`` gives them.
+
+Rendering follows one convention so replies stay declarative: a ``str`` goes out as CDATA, an
+``int`` as plain text, a mapping as a nested element and a list under key ``K`` as repeated
+``<K>`` elements.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Mapping
+from enum import Enum
+from typing import Any
+
+from lxml import etree
+
+from .errors import MalformedBody
+
+Fields = dict[str, Any]
+
+#: lxml parsers must not be used by two threads at once, so each thread gets its own.
+_parsers = threading.local()
+#: Characters XML 1.0 forbids even inside CDATA; a reply carrying them would be refused.
+_NOT_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+class BodyFormat(Enum):
+    """The data format (数据格式) of a push: OA pushes are XML, Mini Programs choose."""
+
+    XML = "xml"
+    JSON = "json"
+
+
+def detect_format(body: bytes) -> BodyFormat:
+    """Tell XML from JSON by the first byte, since Content-Type is not reliable."""
+    head = body.lstrip()[:1]
+    if head == b"<":
+        return BodyFormat.XML
+    if head == b"{":
+        return BodyFormat.JSON
+    raise MalformedBody("body is neither XML (starts with '<') nor a JSON object (starts with '{')")
+
+
+def parse(body: bytes, body_format: BodyFormat) -> Fields:
+    """Parse a body in the given format into fields."""
+    return parse_xml(body) if body_format is BodyFormat.XML else parse_json(body)
+
+
+def parse_xml(body: bytes) -> Fields:
+    """Parse a ``<xml>…</xml>`` body into fields.
+
+    :raises MalformedBody: not well formed, a DOCTYPE or entity, or a root other than ``xml``.
+    """
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        raise MalformedBody("XML declares a DOCTYPE or ENTITY; WeChat never does, refused")
+    try:
+        root = etree.fromstring(body, _parser())
+    except etree.XMLSyntaxError as e:
+        raise MalformedBody(f"XML is not well formed: {e.msg}") from e
+    docinfo = root.getroottree().docinfo
+    if docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise MalformedBody("XML declares a DOCTYPE; WeChat never does, refused")
+    if root.tag != "xml":
+        raise MalformedBody(f"XML root is <{str(root.tag)[:40]}>, expected <xml>")
+    value = _element_value(root)
+    return value if isinstance(value, dict) else {}
+
+
+def _parser() -> etree.XMLParser:
+    parser: etree.XMLParser | None = getattr(_parsers, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=False,
+            remove_comments=True,
+            remove_pis=True,
+        )
+        _parsers.parser = parser
+    return parser
+
+
+def _element_value(element: etree._Element) -> Any:
+    children = [child for child in element if isinstance(child.tag, str)]
+    if len(children) < len(element):
+        raise MalformedBody("XML contains an entity reference; WeChat never sends one, refused")
+    if not children:
+        return element.text or ""
+    result: Fields = {}
+    for child in children:
+        name = str(child.tag)
+        value = _element_value(child)
+        if name not in result:
+            result[name] = value
+        elif isinstance(result[name], list):
+            result[name].append(value)
+        else:
+            result[name] = [result[name], value]
+    return result
+
+
+def parse_json(body: bytes) -> Fields:
+    """Parse a JSON object body; integers of any size stay integers, never floats.
+
+    :raises MalformedBody: not valid JSON, nested absurdly deep, or not an object.
+    """
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError) as e:
+        raise MalformedBody(f"JSON is not valid: {str(e)[:120]}") from e
+    if not isinstance(value, dict):
+        raise MalformedBody(f"JSON body is a {type(value).__name__}, expected an object")
+    return value
+
+
+def cdata(text: str) -> str:
+    """Wrap text in CDATA so that any content survives, including ``]]>``.
+
+    A CDATA section cannot contain its own terminator, so every ``]]>`` is split across two
+    sections: ``]]`` ends the first, ``>`` starts the second.
+    """
+    clean = _NOT_XML_CHARS.sub("", text)
+    return "<![CDATA[" + clean.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def render_xml(fields: Mapping[str, Any]) -> bytes:
+    """Render fields as a ``<xml>`` document in UTF-8."""
+    parts: list[str] = ["<xml>"]
+    _render_children(fields, parts)
+    parts.append("</xml>")
+    return "".join(parts).encode("utf-8")
+
+
+def _render_children(fields: Mapping[str, Any], parts: list[str]) -> None:
+    for name, value in fields.items():
+        for item in value if isinstance(value, list) else [value]:
+            parts.append(f"<{name}>")
+            if isinstance(item, Mapping):
+                _render_children(item, parts)
+            elif isinstance(item, bool) or not isinstance(item, (str, int)):
+                raise TypeError(f"field {name} is a {type(item).__name__}; use str, int or dict")
+            elif isinstance(item, int):
+                parts.append(str(item))
+            else:
+                parts.append(cdata(item))
+            parts.append(f"</{name}>")
+
+
+def render_json(fields: Mapping[str, Any]) -> bytes:
+    """Render fields as compact UTF-8 JSON, the way the Mini Program docs show it."""
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def render(fields: Mapping[str, Any], body_format: BodyFormat) -> bytes:
+    """Render fields in the given format."""
+    return render_xml(fields) if body_format is BodyFormat.XML else render_json(fields)

@@ -1,0 +1,101 @@
+"""Settings: defaults, the environment winning over .env, and one message per invalid value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config import AccountType, ConfigError, Settings, load_settings
+
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+APPID = "wx1a2b3c4d5e6f7a8b"
+
+
+def load(**env: str) -> Settings:
+    return load_settings({"WX_TOKEN": "weixinpush2026", **env}, dotenv=False)
+
+
+def test_defaults() -> None:
+    settings = load()
+    assert settings == Settings(token="weixinpush2026")
+    assert settings.path == "/wx"
+    assert settings.timestamp_tolerance == 300
+    assert settings.max_body == 65536
+    assert settings.account_type is AccountType.OFFICIAL
+
+
+def test_every_setting_is_read() -> None:
+    settings = load(
+        WX_APPID=APPID,
+        WX_AES_KEY=AES_KEY,
+        WX_APPSECRET="s3cr3t",
+        WX_PATH="/wechat/push",
+        WX_HANDLERS="myhandlers:router",
+        WX_ACCOUNT_TYPE="MiniProgram",
+        WX_REQUIRE_ENCRYPTION="yes",
+        WX_TIMESTAMP_TOLERANCE="0",
+        WX_MAX_BODY="1024",
+    )
+    assert settings == Settings(
+        token="weixinpush2026",
+        appid=APPID,
+        aes_key=AES_KEY,
+        appsecret="s3cr3t",
+        path="/wechat/push",
+        handlers="myhandlers:router",
+        account_type=AccountType.MINIPROGRAM,
+        require_encryption=True,
+        timestamp_tolerance=0,
+        max_body=1024,
+    )
+
+
+def test_environment_wins_over_dotenv(tmp_path: Path) -> None:
+    dotenv = tmp_path / "custom.env"
+    dotenv.write_text("WX_TOKEN=fromfile\nWX_PATH=/fromfile\n")
+    settings = load_settings({"WX_DOTENV": str(dotenv), "WX_PATH": "/fromenv"})
+    assert settings.token == "fromfile"
+    assert settings.path == "/fromenv"
+
+
+def test_missing_dotenv_file_is_fine(tmp_path: Path) -> None:
+    settings = load_settings({"WX_DOTENV": str(tmp_path / "absent"), "WX_TOKEN": "abc"})
+    assert settings.token == "abc"
+
+
+@pytest.mark.parametrize(
+    ("env", "names", "says"),
+    [
+        ({"WX_TOKEN": ""}, "WX_TOKEN", "is not set"),
+        ({"WX_TOKEN": "ab"}, "WX_TOKEN", "3-32 letters and digits (got 2 characters)"),
+        ({"WX_TOKEN": "a" * 33}, "WX_TOKEN", "(got 33 characters)"),
+        ({"WX_TOKEN": "has space"}, "WX_TOKEN", "some of them neither"),
+        ({"WX_APPID": "wx123"}, "WX_APPID", "16 lowercase hex digits"),
+        ({"WX_AES_KEY": AES_KEY[:42], "WX_APPID": APPID}, "WX_AES_KEY", "got 42 characters"),
+        ({"WX_AES_KEY": AES_KEY[:42] + "+", "WX_APPID": APPID}, "WX_AES_KEY", "43 letters"),
+        ({"WX_AES_KEY": AES_KEY}, "WX_APPID", "required when WX_AES_KEY is set"),
+        ({"WX_PATH": "wx"}, "WX_PATH", "must start with '/'"),
+        ({"WX_PATH": "/wx/"}, "WX_PATH", "not end with one"),
+        ({"WX_HANDLERS": "my handlers"}, "WX_HANDLERS", "'module' or 'module:attribute'"),
+        ({"WX_ACCOUNT_TYPE": "service"}, "WX_ACCOUNT_TYPE", "official (公众号) or miniprogram"),
+        ({"WX_REQUIRE_ENCRYPTION": "maybe"}, "WX_REQUIRE_ENCRYPTION", "use true or false"),
+        ({"WX_REQUIRE_ENCRYPTION": "1"}, "WX_REQUIRE_ENCRYPTION", "WX_AES_KEY is not set"),
+        ({"WX_TIMESTAMP_TOLERANCE": "-1"}, "WX_TIMESTAMP_TOLERANCE", "whole number"),
+        ({"WX_MAX_BODY": "0"}, "WX_MAX_BODY", "more than 0"),
+        ({"WX_MAX_BODY": "64k"}, "WX_MAX_BODY", "whole number"),
+    ],
+)
+def test_invalid_setting_names_itself_and_the_fix(
+    env: dict[str, str], names: str, says: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(**env)
+    assert names in info.value.message
+    assert says in info.value.message
+
+
+def test_secret_values_are_not_echoed() -> None:
+    with pytest.raises(ConfigError) as info:
+        load(WX_AES_KEY="x" * 42 + "!", WX_APPID=APPID)
+    assert "x" * 10 not in info.value.message

@@ -1,0 +1,548 @@
+"""One contract, every backend: the same cases run against memory, SQLite and Redis.
+
+Redis cases use a real server (``redis://127.0.0.1:6379/15`` or ``WX_TEST_REDIS_URL``) and a
+random key prefix per test, removed afterwards. Without a server they are skipped, unless
+``WX_TEST_REQUIRE_REDIS=1`` (CI), which turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import redis
+
+from app.store import MemoryStore, RedisStore, SQLiteStore, Store, StoreError, open_store
+
+# Read at import, before any per-test environment isolation can remove WX_* variables.
+REDIS_URL = os.environ.get("WX_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REQUIRE_REDIS = os.environ.get("WX_TEST_REQUIRE_REDIS") == "1"
+
+SHORT = 0.2  # a ttl that runs out during the test
+PAST_SHORT = 0.35  # sleep this long to be past it
+LONG = 30.0  # a ttl that does not
+
+
+@dataclass
+class Backend:
+    kind: str
+    url: str
+    store: Store
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis test server's URL; skip (or fail under WX_TEST_REQUIRE_REDIS=1) without one."""
+    probe = RedisStore(REDIS_URL)
+    try:
+        probe.ping()
+    except StoreError as e:
+        reason = (
+            f"no Redis server on {probe.address}; set WX_TEST_REDIS_URL or start redis-server"
+            f" ({e.message})"
+        )
+        if REQUIRE_REDIS:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    finally:
+        probe.close()
+    return REDIS_URL
+
+
+def _with_query(url: str, **options: str) -> str:
+    return url + ("&" if "?" in url else "?") + urlencode(options)
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """A fresh, empty store of each kind, with the URL that opens it from another process.
+
+    ``sqlite-compat`` (requested indirectly) is SQLite with ``DELETE ... RETURNING`` turned
+    off, to cover the ``BEGIN IMMEDIATE`` path used with SQLite older than 3.35.
+    """
+    kind: str = request.param
+    prefix = f"wxtest:{secrets.token_hex(6)}:"
+    if kind == "memory":
+        url = "memory://"
+    elif kind in ("sqlite", "sqlite-compat"):
+        url = f"sqlite:///{tmp_path / 'ledger' / 'store.db'}"
+    elif kind == "redis":
+        url = _with_query(request.getfixturevalue("redis_url"), prefix=prefix)
+    else:
+        raise ValueError(f"unknown backend kind {kind!r}")
+    store = open_store(url)
+    if kind == "sqlite-compat":
+        assert isinstance(store, SQLiteStore)
+        store.returning = False
+    try:
+        yield Backend(kind, url, store)
+    finally:
+        store.close()
+        if kind == "redis":
+            _delete_prefixed(REDIS_URL, prefix)
+
+
+def _delete_prefixed(url: str, prefix: str) -> None:
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def store(backend: Backend) -> Store:
+    return backend.store
+
+
+def _in_threads(n: int, fn: Callable[[], Any]) -> list[Any]:
+    """Run ``fn`` in ``n`` threads released together; return results, re-raise a failure."""
+    barrier = threading.Barrier(n)
+    results: list[Any] = [None] * n
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[i] = fn()
+        except BaseException as e:  # noqa: B036 - handed to the main thread below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    if errors:
+        raise errors[0]
+    return results
+
+
+# --- get / set / delete ------------------------------------------------------------------
+
+
+def test_get_absent_is_none(store: Store) -> None:
+    assert store.get("absent") is None
+
+
+def test_set_then_get_returns_exact_bytes(store: Store) -> None:
+    value = b"<xml>\x00\xff\xfe reply \xe4\xbd\xa0</xml>"
+    store.set("k", value, LONG)
+    assert store.get("k") == value
+
+
+def test_set_overwrites_value_and_expiry(store: Store) -> None:
+    store.set("k", b"first", SHORT)
+    store.set("k", b"second", LONG)
+    time.sleep(PAST_SHORT)
+    assert store.get("k") == b"second"
+
+
+def test_set_expires_after_ttl(store: Store) -> None:
+    store.set("k", b"v", SHORT)
+    assert store.get("k") == b"v"
+    time.sleep(PAST_SHORT)
+    assert store.get("k") is None
+
+
+def test_delete_is_idempotent(store: Store) -> None:
+    store.delete("absent")
+    store.set("k", b"v", LONG)
+    store.delete("k")
+    assert store.get("k") is None
+    store.delete("k")
+
+
+@pytest.mark.parametrize("ttl", [0, -1.0])
+def test_ttl_must_be_positive(store: Store, ttl: float) -> None:
+    with pytest.raises(ValueError, match="ttl must be a positive number of seconds"):
+        store.set("k", b"v", ttl)
+    with pytest.raises(ValueError, match="ttl must be a positive number of seconds"):
+        store.add("k", b"v", ttl)
+    with pytest.raises(ValueError, match="ttl must be a positive number of seconds"):
+        with store.lock("l", ttl=ttl, wait=0):
+            pass
+    assert store.get("k") is None
+
+
+def test_ping_ok(store: Store) -> None:
+    store.ping()
+
+
+def test_backend_satisfies_protocol(store: Store) -> None:
+    assert isinstance(store, Store)
+
+
+# --- add (the claim) -----------------------------------------------------------------------
+
+
+def test_add_only_if_absent(store: Store) -> None:
+    assert store.add("k", b"first", LONG) is True
+    assert store.add("k", b"second", LONG) is False
+    assert store.get("k") == b"first"
+
+
+def test_add_after_expiry_succeeds(store: Store) -> None:
+    assert store.add("k", b"old", SHORT) is True
+    time.sleep(PAST_SHORT)
+    assert store.add("k", b"new", LONG) is True
+    assert store.get("k") == b"new"
+
+
+def test_add_race_among_threads_has_one_winner(store: Store) -> None:
+    for i in range(5):
+        key = f"claim:{i}"
+        wins = _in_threads(12, functools.partial(store.add, key, b"x", LONG))
+        assert wins.count(True) == 1, f"{key}: {wins}"
+        assert wins.count(False) == 11
+
+
+# --- take (deliver once) -------------------------------------------------------------------
+
+WITH_COMPAT = pytest.mark.parametrize(
+    "backend", ["memory", "sqlite", "sqlite-compat", "redis"], indirect=True
+)
+
+
+@WITH_COMPAT
+def test_take_returns_value_once(store: Store) -> None:
+    store.set("k", b"reply", LONG)
+    assert store.take("k") == b"reply"
+    assert store.take("k") is None
+    assert store.get("k") is None
+
+
+@WITH_COMPAT
+def test_take_absent_or_expired_is_none(store: Store) -> None:
+    assert store.take("absent") is None
+    store.set("k", b"v", SHORT)
+    time.sleep(PAST_SHORT)
+    assert store.take("k") is None
+
+
+@WITH_COMPAT
+def test_take_race_among_threads_has_one_receiver(store: Store) -> None:
+    store.set("k", b"reply", LONG)
+    got = _in_threads(12, lambda: store.take("k"))
+    assert got.count(b"reply") == 1, got
+    assert got.count(None) == 11
+
+
+# --- lock ----------------------------------------------------------------------------------
+
+
+def test_lock_is_mutually_exclusive_among_threads(store: Store) -> None:
+    guard = threading.Lock()
+    inside = max_inside = counter = 0
+
+    def work() -> bool:
+        nonlocal inside, max_inside, counter
+        with store.lock("refresh", ttl=10, wait=10) as held:
+            with guard:
+                inside += 1
+                max_inside = max(max_inside, inside)
+            seen = counter
+            time.sleep(0.005)
+            counter = seen + 1
+            with guard:
+                inside -= 1
+        return held
+
+    assert _in_threads(8, work) == [True] * 8
+    assert max_inside == 1
+    assert counter == 8
+
+
+def test_lock_wait_runs_out_yields_false(store: Store) -> None:
+    with store.lock("refresh", ttl=10, wait=0) as first:
+        assert first is True
+        with store.lock("refresh", ttl=10, wait=0.1) as second:
+            assert second is False
+    with store.lock("refresh", ttl=10, wait=0) as again:
+        assert again is True
+
+
+def test_lock_released_when_block_raises(store: Store) -> None:
+    with pytest.raises(RuntimeError, match="handler broke"):
+        with store.lock("refresh", ttl=10, wait=0):
+            raise RuntimeError("handler broke")
+    with store.lock("refresh", ttl=10, wait=0) as held:
+        assert held is True
+
+
+def test_locks_with_different_names_are_independent(store: Store) -> None:
+    with store.lock("a", ttl=10, wait=0) as a, store.lock("b", ttl=10, wait=0) as b:
+        assert (a, b) == (True, True)
+
+
+def test_lock_expiry_lets_a_new_holder_in(store: Store) -> None:
+    with store.lock("refresh", ttl=SHORT, wait=0) as dead_holder:
+        assert dead_holder is True
+        # The first holder never leaves its block in time, as if its process had died.
+        with store.lock("refresh", ttl=10, wait=5) as successor:
+            assert successor is True
+
+
+def test_lock_is_released_only_by_its_owner(store: Store) -> None:
+    late = store.lock("refresh", ttl=SHORT, wait=0)
+    assert late.__enter__() is True
+    current = store.lock("refresh", ttl=10, wait=5)
+    assert current.__enter__() is True  # after `late` expired
+    late.__exit__(None, None, None)  # must not free `current`'s lock
+    with store.lock("refresh", ttl=10, wait=0) as intruder:
+        assert intruder is False
+    current.__exit__(None, None, None)
+    with store.lock("refresh", ttl=10, wait=0) as next_holder:
+        assert next_holder is True
+
+
+# --- several processes ---------------------------------------------------------------------
+
+
+def _race_worker(url: str, barrier: Any, keys: list[str], results: Any) -> None:
+    """Child process: claim every key and take every reply, all processes at once."""
+    store = open_store(url)
+    try:
+        barrier.wait(timeout=60)
+        claimed = [k for k in keys if store.add("claim:" + k, str(os.getpid()).encode(), LONG)]
+        taken = [k for k in keys if store.take("reply:" + k) is not None]
+    finally:
+        store.close()
+    results.put((claimed, taken))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"], indirect=True)
+def test_add_and_take_race_among_processes(backend: Backend) -> None:
+    processes, keys = 4, [f"push:{i}" for i in range(50)]
+    for k in keys:
+        backend.store.set("reply:" + k, b"reply", LONG)
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(processes), ctx.Queue()
+    workers = [
+        ctx.Process(target=_race_worker, args=(backend.url, barrier, keys, results))
+        for _ in range(processes)
+    ]
+    for w in workers:
+        w.start()
+    exitcodes = []
+    try:
+        outcomes = [results.get(timeout=60) for _ in workers]
+    finally:
+        for w in workers:
+            w.join(timeout=60)
+            exitcodes.append(w.exitcode)
+            w.close()
+        results.close()
+        results.join_thread()
+    assert exitcodes == [0] * processes
+    claimed = sorted(k for claimed, _ in outcomes for k in claimed)
+    taken = sorted(k for _, taken in outcomes for k in taken)
+    assert claimed == sorted(keys), "every push claimed exactly once in total"
+    assert taken == sorted(keys), "every reply taken exactly once in total"
+
+
+def _open_worker(url: str, barrier: Any, results: Any) -> None:
+    """Child process: open the store at the same moment as the others."""
+    barrier.wait(timeout=60)
+    try:
+        store = open_store(url)
+    except StoreError as e:
+        results.put(e.message)
+        return
+    store.close()
+    results.put("ok")
+
+
+def test_sqlite_new_file_opened_by_many_processes_at_once(tmp_path: Path) -> None:
+    # Workers starting side by side all switch the new file to WAL; none may fail.
+    processes, url = 8, f"sqlite:///{tmp_path / 'fresh.db'}"
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(processes), ctx.Queue()
+    workers = [
+        ctx.Process(target=_open_worker, args=(url, barrier, results)) for _ in range(processes)
+    ]
+    for w in workers:
+        w.start()
+    try:
+        outcomes = [results.get(timeout=60) for _ in workers]
+    finally:
+        for w in workers:
+            w.join(timeout=60)
+            w.close()
+        results.close()
+        results.join_thread()
+    assert outcomes == ["ok"] * processes
+
+
+# --- open_store ----------------------------------------------------------------------------
+
+
+def test_open_store_memory() -> None:
+    store = open_store("memory://")
+    assert isinstance(store, MemoryStore)
+    store.close()
+
+
+def test_open_store_sqlite_relative_creates_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = open_store("sqlite:///var/wx/ledger.db")
+    try:
+        assert isinstance(store, SQLiteStore)
+        assert store.path == "var/wx/ledger.db"
+        store.set("k", b"v", LONG)
+    finally:
+        store.close()
+    assert (tmp_path / "var" / "wx" / "ledger.db").is_file()
+
+
+def test_open_store_sqlite_absolute_creates_directory(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "ledger.db"
+    store = open_store(f"sqlite:///{path}")
+    try:
+        assert isinstance(store, SQLiteStore)
+        assert store.path == str(path)
+    finally:
+        store.close()
+    assert path.is_file()
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///wx.db?timeout=3"])
+def test_open_store_rejects_malformed_sqlite_url(url: str) -> None:
+    with pytest.raises(ValueError, match="SQLite store URL"):
+        open_store(url)
+
+
+def test_open_store_redis_takes_prefix_from_url() -> None:
+    store = open_store("rediss://:s3cret@cache.example:6380/2?prefix=svc1:")
+    try:
+        assert isinstance(store, RedisStore)
+        assert (store.prefix, store.address) == ("svc1:", "cache.example:6380")
+    finally:
+        store.close()
+    store = open_store("redis://127.0.0.1:6379/0")
+    assert isinstance(store, RedisStore) and store.prefix == "wx:"
+    store.close()
+
+
+def test_open_store_unknown_scheme_names_forms_not_password() -> None:
+    with pytest.raises(ValueError) as info:
+        open_store("mysql://user:s3cret@db.example/wx")
+    message = str(info.value)
+    assert message.startswith("unknown store URL scheme 'mysql'; use memory://")
+    assert "sqlite:////absolute/path.db" in message and "redis://" in message
+    assert "s3cret" not in message
+
+
+# --- backend specifics ---------------------------------------------------------------------
+
+
+def test_sqlite_unopenable_file_raises_store_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(StoreError) as info:
+        SQLiteStore(tmp_path)  # a directory, not a database file
+    assert info.value.message.startswith(f"SQLite store {str(tmp_path)!r}: open failed: ")
+    assert info.value.__cause__ is not None
+
+
+def test_sqlite_failed_release_is_logged_not_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = SQLiteStore(tmp_path / "store.db")
+    with store.lock("refresh", ttl=LONG, wait=0) as held:
+        assert held is True
+        store.close()  # the release below cannot reach the file any more
+    assert [r.getMessage() for r in caplog.records] == [
+        f"lock 'lock:refresh' not released, it expires on its own:"
+        f" SQLite store {str(tmp_path / 'store.db')!r} is closed"
+    ]
+
+
+def test_redis_down_raises_store_error_quickly() -> None:
+    store = RedisStore("redis://:s3cret@127.0.0.1:1/0")
+    calls: list[Callable[[], object]] = [
+        lambda: store.get("k"),
+        lambda: store.set("k", b"v", LONG),
+        lambda: store.add("k", b"v", LONG),
+        lambda: store.take("k"),
+        lambda: store.delete("k"),
+        store.ping,
+        lambda: store.lock("l", ttl=LONG, wait=0).__enter__(),
+    ]
+    try:
+        for call in calls:
+            started = time.monotonic()
+            with pytest.raises(StoreError) as info:
+                call()
+            assert time.monotonic() - started < 2.0
+            assert info.value.message.startswith("Redis at 127.0.0.1:1: ")
+            assert "s3cret" not in info.value.message
+            assert isinstance(info.value.__cause__, redis.exceptions.RedisError)
+    finally:
+        store.close()
+
+
+def test_redis_stalled_server_times_out_as_store_error() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))  # completes handshakes, never answers
+    port = listener.getsockname()[1]
+    store = RedisStore(f"redis://127.0.0.1:{port}/0", timeout=0.2)
+    try:
+        for call in (lambda: store.get("k"), lambda: store.add("k", b"v", LONG)):
+            started = time.monotonic()
+            with pytest.raises(StoreError, match=rf"^Redis at 127\.0\.0\.1:{port}: .*Timeout"):
+                call()
+            assert time.monotonic() - started < 1.0
+    finally:
+        store.close()
+        listener.close()
+
+
+def test_redis_keys_carry_the_prefix(redis_url: str) -> None:
+    prefix = f"wxtest:{secrets.token_hex(6)}:"
+    store = RedisStore(redis_url, prefix=prefix)
+    raw = redis.Redis.from_url(redis_url)
+    try:
+        store.set("push:1", b"v", LONG)
+        with store.lock("token", ttl=LONG, wait=0):
+            assert sorted(raw.scan_iter(match=prefix + "*")) == [
+                f"{prefix}lock:token".encode(),
+                f"{prefix}push:1".encode(),
+            ]
+        assert 0 < raw.pttl(prefix + "push:1") <= LONG * 1000
+    finally:
+        store.close()
+        raw.close()
+        _delete_prefixed(redis_url, prefix)
+
+
+def test_redis_store_leaves_a_passed_client_open(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        store = RedisStore(client, prefix=f"wxtest:{secrets.token_hex(6)}:")
+        store.ping()
+        store.close()
+        assert client.ping() is True
+    finally:
+        client.close()
+
+
+def test_redis_store_rejects_decoding_client() -> None:
+    client = redis.Redis(host="127.0.0.1", port=1, decode_responses=True)
+    try:
+        with pytest.raises(ValueError, match="decode_responses=False"):
+            RedisStore(client)
+    finally:
+        client.close()
