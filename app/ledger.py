@@ -1,0 +1,107 @@
+"""The push ledger: what every worker process knows about a push, so it is handled once.
+
+WeChat sends an unanswered push three times, about five seconds apart, and each attempt may
+land on another worker process or host. The ledger, kept in the shared store, records per push:
+
+* ``attempt:<n>`` — claimed by the n-th attempt with an atomic add, so attempts count
+  themselves without a counter; attempt 1 is the one that runs the handler;
+* ``result`` — what the handler produced (reply fields, or nothing), once it finished;
+* ``owed`` — the obligation to deliver that result, created with attempt 1 and *taken*
+  atomically by whoever delivers it: an attempt answering passively, or late delivery through
+  the customer-service API. Taking is what makes delivery happen exactly once;
+* ``gave-up`` — set by the attempt that answered "success" without the result, so the process
+  running the handler knows to deliver it late;
+* ``answer`` — the bytes an attempt answered with, so a retry of an answered push gets the very
+  same bytes without running anything.
+
+Every entry expires after the ledger's TTL; WeChat's retries end within about 15 seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .store import Store
+
+#: WeChat makes three attempts; a few more leave room for a duplicate from a proxy.
+MAX_ATTEMPTS = 10
+
+
+@dataclass(frozen=True)
+class Result:
+    """A finished handler run: the passive reply's fields, or None for "success"."""
+
+    reply: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer to a push, kept so that retries of the same push get the same bytes."""
+
+    body: bytes
+    mimetype: str
+
+
+#: What WeChat takes as "received, nothing to reply".
+SUCCESS = Answer(b"success", "text/plain")
+
+
+class Ledger:
+    """Records the life of each push in a :class:`~app.store.Store` shared by all workers."""
+
+    def __init__(self, store: Store, *, namespace: str, ttl: float) -> None:
+        """:param namespace: keeps two accounts sharing one store apart, e.g. the AppID."""
+        self._store = store
+        self._prefix = f"ledger:{namespace}:"
+        self._ttl = ttl
+
+    def _key(self, push_key: str, part: str) -> str:
+        return f"{self._prefix}{push_key}:{part}"
+
+    def begin(self, push_key: str) -> int:
+        """Count this attempt and return its number; 1 means "run the handler".
+
+        The first attempt also creates the delivery obligation, before anyone can look for it.
+        """
+        for number in range(1, MAX_ATTEMPTS + 1):
+            if self._store.add(self._key(push_key, f"attempt:{number}"), b"1", self._ttl):
+                if number == 1:
+                    self._store.set(self._key(push_key, "owed"), b"1", self._ttl)
+                return number
+        return MAX_ATTEMPTS + 1
+
+    def finish(self, push_key: str, result: Result) -> None:
+        """Record what the handler produced, for every attempt that waits on it."""
+        self._store.set(self._key(push_key, "result"), json.dumps(result.reply).encode(), self._ttl)
+
+    def result(self, push_key: str) -> Result | None:
+        """Return the handler's result, or None while it is still running."""
+        raw = self._store.get(self._key(push_key, "result"))
+        return None if raw is None else Result(json.loads(raw))
+
+    def take_delivery(self, push_key: str) -> bool:
+        """Take the obligation to deliver the result; True for exactly one caller."""
+        return self._store.take(self._key(push_key, "owed")) is not None
+
+    def give_up(self, push_key: str) -> None:
+        """Note that the push was answered "success" before its result was ready."""
+        self._store.set(self._key(push_key, "gave-up"), b"1", self._ttl)
+
+    def gave_up(self, push_key: str) -> bool:
+        """Whether an attempt answered "success" without waiting for the result."""
+        return self._store.get(self._key(push_key, "gave-up")) is not None
+
+    def record_answer(self, push_key: str, answer: Answer) -> None:
+        """Keep the bytes an attempt answered with, for retries of the same push."""
+        value = answer.mimetype.encode() + b"\n" + answer.body
+        self._store.set(self._key(push_key, "answer"), value, self._ttl)
+
+    def answer(self, push_key: str) -> Answer | None:
+        """Return the answer an earlier attempt gave, if one did."""
+        raw = self._store.get(self._key(push_key, "answer"))
+        if raw is None:
+            return None
+        mimetype, _, body = raw.partition(b"\n")
+        return Answer(body, mimetype.decode())

@@ -1,0 +1,93 @@
+"""The ledger's records: attempts count themselves, delivery is taken once, answers are kept."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from app.ledger import SUCCESS, Answer, Ledger, Result
+from app.store import MemoryStore, SQLiteStore, Store
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    backend: Store = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "l.db")
+    request.addfinalizer(backend.close)
+    return backend
+
+
+def test_attempts_number_themselves(store: Store) -> None:
+    ledger = Ledger(store, namespace="wx1", ttl=60)
+    assert [ledger.begin("push") for _ in range(3)] == [1, 2, 3]
+    assert ledger.begin("other") == 1
+
+
+def test_accounts_sharing_a_store_do_not_collide(store: Store) -> None:
+    assert Ledger(store, namespace="wx1", ttl=60).begin("push") == 1
+    assert Ledger(store, namespace="wx2", ttl=60).begin("push") == 1
+
+
+def test_concurrent_attempts_get_distinct_numbers(store: Store) -> None:
+    ledger = Ledger(store, namespace="wx1", ttl=60)
+    numbers: list[int] = []
+    threads = [threading.Thread(target=lambda: numbers.append(ledger.begin("p"))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(numbers) == list(range(1, 9))
+
+
+def test_result_is_absent_until_finished(store: Store) -> None:
+    ledger = Ledger(store, namespace="wx1", ttl=60)
+    ledger.begin("p")
+    assert ledger.result("p") is None
+    ledger.finish("p", Result({"MsgType": "text", "Content": "你好", "CreateTime": 1}))
+    assert ledger.result("p") == Result({"MsgType": "text", "Content": "你好", "CreateTime": 1})
+    ledger.finish("q", Result(None))
+    assert ledger.result("q") == Result(None)
+
+
+def test_delivery_is_taken_exactly_once(store: Store) -> None:
+    ledger = Ledger(store, namespace="wx1", ttl=60)
+    assert ledger.take_delivery("p") is False  # nothing owed before the first attempt
+    ledger.begin("p")
+    takers: list[bool] = []
+    threads = [
+        threading.Thread(target=lambda: takers.append(ledger.take_delivery("p"))) for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert takers.count(True) == 1
+    ledger.begin("p")  # a retry does not create a second obligation
+    assert ledger.take_delivery("p") is False
+
+
+def test_answers_are_kept_byte_for_byte(store: Store) -> None:
+    ledger = Ledger(store, namespace="wx1", ttl=60)
+    assert ledger.answer("p") is None
+    body = b"<xml><Content><![CDATA[a\nb]]></Content></xml>"
+    ledger.record_answer("p", Answer(body, "application/xml"))
+    assert ledger.answer("p") == Answer(body, "application/xml")
+    ledger.record_answer("s", SUCCESS)
+    assert ledger.answer("s") == SUCCESS
+
+
+def test_give_up_is_remembered(store: Store) -> None:
+    ledger = Ledger(store, namespace="wx1", ttl=60)
+    assert ledger.gave_up("p") is False
+    ledger.give_up("p")
+    assert ledger.gave_up("p") is True
+
+
+def test_entries_expire(store: Store) -> None:
+    ledger = Ledger(store, namespace="wx1", ttl=0.2)
+    ledger.begin("p")
+    ledger.finish("p", Result(None))
+    threading.Event().wait(0.4)
+    assert ledger.result("p") is None
+    assert ledger.begin("p") == 1
