@@ -104,6 +104,10 @@ class Settings:
     api_base: str = "https://api.weixin.qq.com"
     #: WX_TOKEN_ENDPOINT.
     token_endpoint: TokenEndpoint = TokenEndpoint.STABLE
+    #: WX_LOG_FORMAT: "text" lines, or "json" objects one per line.
+    log_format: str = "text"
+    #: WX_LOG_CONTENT: put the user's OpenID and message text in push log lines (debugging).
+    log_content: bool = False
 
 
 def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
@@ -192,6 +196,8 @@ def _build(env: Mapping[str, str]) -> Settings:
         token_endpoint=_parse(
             "WX_TOKEN_ENDPOINT", get, _choice(TokenEndpoint), TokenEndpoint.STABLE
         ),
+        log_format=_parse("WX_LOG_FORMAT", get, _log_format, "text"),
+        log_content=_parse("WX_LOG_CONTENT", get, _bool, False),
     )
 
 
@@ -221,6 +227,12 @@ def _choice(enum: type[_E]) -> Callable[[str], _E]:
             raise ValueError(f"use {allowed}") from None
 
     return convert
+
+
+def _log_format(raw: str) -> str:
+    if raw.lower() not in ("text", "json"):
+        raise ValueError("use text or json")
+    return raw.lower()
 
 
 def _store_url(raw: str) -> str:

@@ -11,10 +11,11 @@ elements. ``CreateTime`` is passed in when rendering, never taken from the clock
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from .errors import MalformedBody
 from .messages import Message
 
 #: Most articles a news reply may carry; the old limit of 10 is obsolete (PROTOCOL.md §6).
@@ -263,3 +264,53 @@ def make_reply(value: object, message: Message) -> Reply | None:
             f" {message.msg_type} message may carry only {MAX_ARTICLES_TO_USER_MESSAGE}"
         )
     return value
+
+
+def parse_reply(fields: Mapping[str, Any]) -> Reply:
+    """Read reply fields back into a typed reply: the reverse of :meth:`Reply.to_fields`.
+
+    For the test kit and the simulator, which look at replies the way WeChat would.
+
+    :raises MalformedBody: the fields are not a passive reply WeChat knows.
+    """
+    msg_type = fields.get("MsgType")
+    try:
+        if msg_type == "text":
+            return TextReply(fields["Content"])
+        if msg_type in ("image", "voice"):
+            media_id = fields[str(msg_type).capitalize()]["MediaId"]
+            return ImageReply(media_id) if msg_type == "image" else VoiceReply(media_id)
+        if msg_type == "video":
+            video = fields["Video"]
+            return VideoReply(
+                video["MediaId"], video.get("Title", ""), video.get("Description", "")
+            )
+        if msg_type == "music":
+            music = fields["Music"]
+            return MusicReply(
+                music.get("Title", ""),
+                music.get("Description", ""),
+                music.get("MusicUrl", ""),
+                music.get("HQMusicUrl", ""),
+                music["ThumbMediaId"],
+            )
+        if msg_type == "news":
+            items = fields["Articles"]["item"]
+            return NewsReply(
+                [
+                    Article(
+                        item.get("Title", ""),
+                        item.get("Description", ""),
+                        item.get("PicUrl", ""),
+                        item.get("Url", ""),
+                    )
+                    for item in (items if isinstance(items, list) else [items])
+                ]
+            )
+        if msg_type == "transfer_customer_service":
+            trans_info = fields.get("TransInfo")
+            kf_account = trans_info.get("KfAccount") if isinstance(trans_info, Mapping) else None
+            return TransferCustomerServiceReply(kf_account)
+    except (KeyError, TypeError, ValueError) as e:
+        raise MalformedBody(f"{msg_type} reply is incomplete: {e}") from e
+    raise MalformedBody(f"MsgType {str(msg_type)[:40]!r} is not a passive reply")

@@ -1,0 +1,203 @@
+"""Play WeChat against the service: build pushes as WeChat does, read answers as WeChat would.
+
+For handler authors' tests::
+
+    from app.testing import WeChatClient
+
+    def test_help(app):
+        wechat = WeChatClient(app)
+        assert wechat.text("help").reply == TextReply("Send 'order 42' to see an order.")
+
+Pushes go through the real app: signed, encrypted in the account's mode, parsed, deduplicated
+and dispatched exactly as in production; replies are verified, decrypted and parsed back.
+``flask wx simulate`` uses the same :class:`PushBuilder` over real HTTP.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+
+from config import Settings
+
+from .service import WeChatService, build_account
+from .wechat import codec
+from .wechat.codec import BodyFormat, Fields
+from .wechat.envelope import Mode
+from .wechat.replies import Reply, parse_reply
+from .wechat.signature import sign, verify
+
+_msg_ids = itertools.count(time.time_ns() // 1000)
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What the service answered to one push."""
+
+    #: HTTP status; 503 (or a closed connection) means the attempt lapsed for a retry.
+    status: int
+    #: The body exactly as it went out.
+    body: bytes
+    #: The reply's plaintext fields, verified and decrypted; None for "success" or empty.
+    fields: Fields | None
+    #: The typed reply; None for "success" or empty.
+    reply: Reply | None
+
+    @property
+    def success(self) -> bool:
+        """Whether the push was answered "success" (or an empty body): nothing to show."""
+        return self.status == 200 and self.fields is None
+
+    @property
+    def lapsed(self) -> bool:
+        """Whether the attempt was let lapse so that WeChat retries it."""
+        return self.status == 503
+
+
+class PushBuilder:
+    """Builds pushes and reads answers for one account, the way WeChat does; does no I/O.
+
+    :param mode: how pushes travel; defaults to safe mode when the account has an
+        EncodingAESKey, plaintext otherwise.
+    :param body_format: ``BodyFormat.JSON`` to play a Mini Program set to JSON.
+    :param user: the OpenID pushes come from.
+    :param account: the account's original ID (``gh_…``) pushes go to.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        mode: Mode | None = None,
+        body_format: BodyFormat = BodyFormat.XML,
+        user: str = "oTestUser0000000000000000000",
+        account: str = "gh_0123456789ab",
+    ) -> None:
+        self.settings = settings
+        self._crypto = build_account(settings).crypto
+        self.mode = mode or (Mode.SAFE if self._crypto else Mode.PLAINTEXT)
+        self.body_format = body_format
+        self.user = user
+        self.account = account
+
+    def complete(self, fields: Mapping[str, Any]) -> Fields:
+        """Add the addressing and time WeChat puts on every push, and a MsgId to messages."""
+        push: Fields = {
+            "ToUserName": self.account,
+            "FromUserName": self.user,
+            "CreateTime": int(time.time()),
+            **fields,
+        }
+        if push.get("MsgType") != "event":
+            push.setdefault("MsgId", next(_msg_ids))
+        return push
+
+    def build(self, fields: Mapping[str, Any]) -> tuple[dict[str, str], bytes]:
+        """Sign, and encrypt in the builder's mode, a push: the query and body WeChat sends."""
+        timestamp, nonce = str(int(time.time())), str(secrets.randbelow(10**10))
+        query = {
+            "signature": sign(self.settings.token, timestamp, nonce),
+            "timestamp": timestamp,
+            "nonce": nonce,
+            "openid": str(fields.get("FromUserName", self.user)),
+        }
+        plain = codec.render(fields, self.body_format)
+        if self.mode is Mode.PLAINTEXT:
+            return query, plain
+        if self._crypto is None:
+            raise ValueError("compatible and safe mode need WX_AES_KEY")
+        encrypted = self._crypto.encrypt(plain)
+        outer: Fields = {"ToUserName": fields.get("ToUserName", self.account)}
+        if self.mode is Mode.COMPATIBLE:
+            outer = dict(fields)
+        outer["Encrypt"] = encrypted
+        query["encrypt_type"] = "aes"
+        query["msg_signature"] = sign(self.settings.token, timestamp, nonce, encrypted)
+        return query, codec.render(outer, self.body_format)
+
+    def read(self, status: int, body: bytes) -> PushResult:
+        """Verify, decrypt and parse an answer body.
+
+        :raises WeChatError: the answer is not something WeChat would accept.
+        """
+        if status != 200 or body in (b"", b"success"):
+            return PushResult(status, body, None, None)
+        fields = codec.parse(body, codec.detect_format(body))
+        if "Encrypt" in fields:
+            fields = self._open_envelope(fields)
+        return PushResult(status, body, fields, parse_reply(fields))
+
+    def _open_envelope(self, envelope: Fields) -> Fields:
+        if self._crypto is None:
+            raise ValueError("an encrypted reply needs WX_AES_KEY to read")
+        encrypted = str(envelope["Encrypt"])
+        verify(
+            str(envelope["MsgSignature"]),
+            self.settings.token,
+            str(envelope["TimeStamp"]),
+            str(envelope["Nonce"]),
+            encrypted,
+            what="MsgSignature",
+        )
+        message = self._crypto.decrypt(encrypted)
+        return codec.parse(message, codec.detect_format(message))
+
+
+class WeChatClient(PushBuilder):
+    """Plays WeChat against an app built by :func:`app.create_app`, via Flask's test client."""
+
+    def __init__(self, app: Flask, **options: Any) -> None:
+        service: WeChatService = app.extensions["wechat"]
+        super().__init__(service.settings, **options)
+        self._app = app
+
+    def text(self, content: str, **fields: Any) -> PushResult:
+        """Send a text message."""
+        return self.send({"MsgType": "text", "Content": content, **fields})
+
+    def image(self, media_id: str, **fields: Any) -> PushResult:
+        """Send an image message."""
+        pic_url = "http://mmbiz.qpic.cn/test.jpg"
+        return self.send({"MsgType": "image", "PicUrl": pic_url, "MediaId": media_id, **fields})
+
+    def voice(self, media_id: str, recognition: str = "", **fields: Any) -> PushResult:
+        """Send a voice message, with speech recognition's text if given."""
+        voice = {"MediaId": media_id, "Format": "amr", "Recognition": recognition}
+        return self.send({"MsgType": "voice", **voice, **fields})
+
+    def message(self, msg_type: str, **fields: Any) -> PushResult:
+        """Send a user message of any type."""
+        return self.send({"MsgType": msg_type, **fields})
+
+    def event(self, event: str, key: str = "", **fields: Any) -> PushResult:
+        """Send an event, e.g. ``event("CLICK", "MENU_HELP")``."""
+        return self.send({"MsgType": "event", "Event": event, "EventKey": key, **fields})
+
+    def subscribe(self, scene: str | None = None) -> PushResult:
+        """Send a follow, through a parametric QR code when ``scene`` is given."""
+        if scene is None:
+            return self.event("subscribe")
+        return self.event("subscribe", f"qrscene_{scene}", Ticket="gQTestTicket")
+
+    def send(self, fields: Mapping[str, Any], *, attempts: int = 1) -> PushResult:
+        """Send one push; ``attempts`` > 1 repeats it the way WeChat retries (same body).
+
+        :return: the answer to the last attempt.
+        """
+        query, body = self.build(self.complete(fields))
+        result = self.post(query, body)
+        for _ in range(attempts - 1):
+            result = self.post(query, body)
+        return result
+
+    def post(self, query: Mapping[str, str], body: bytes) -> PushResult:
+        """POST a built push to the app and read the answer the way WeChat would."""
+        client = self._app.test_client()
+        response = client.post(self.settings.path, query_string=dict(query), data=body)
+        return self.read(response.status_code, response.get_data())

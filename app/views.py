@@ -1,0 +1,128 @@
+"""The callback URL: WeChat's GET handshake and POSTed pushes, on one route.
+
+Every refusal is a :class:`~app.wechat.errors.WeChatError` raised somewhere in the pipeline and
+turned into its status and one log line by one error handler here, so no 4xx is decided in two
+places and nothing a client sends can produce a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+
+from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from .ledger import SUCCESS, Answer
+from .service import WeChatService
+from .wechat.envelope import open_push, verify_handshake
+from .wechat.errors import BodyTooLarge, WeChatError
+from .wechat.messages import Event, Message, parse_message
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("wechat", __name__)
+
+
+def _service() -> WeChatService:
+    service: WeChatService = current_app.extensions["wechat"]
+    return service
+
+
+@bp.route("", methods=["GET", "POST"])
+def callback() -> Response:
+    """Answer the console's handshake, or a push with "success" or a passive reply."""
+    started = time.monotonic()
+    service = _service()
+    settings = service.settings
+    now = int(time.time())
+    if request.method == "GET":
+        echostr = verify_handshake(
+            request.args, settings.token, now=now, tolerance=settings.timestamp_tolerance
+        )
+        return Response(echostr, mimetype="text/plain")
+    try:
+        body = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        raise BodyTooLarge(f"body is larger than WX_MAX_BODY={settings.max_body} bytes") from None
+    push = open_push(
+        request.args,
+        body,
+        service.account,
+        now=now,
+        tolerance=settings.timestamp_tolerance,
+        require_encryption=settings.require_encryption,
+    )
+    message = parse_message(push.fields)
+    answer = service.answer(push, message, deadline=started + settings.deadline)
+    _log_push(message, answer, started)
+    if answer is None:
+        return _lapse()
+    return Response(answer.body, mimetype=answer.mimetype)
+
+
+def _log_push(message: Message, answer: Answer | None, started: float) -> None:
+    """One line per push: who, what, how it ended and how long it took; content only on request."""
+    if answer is None:
+        outcome = "lapsed"
+    elif answer.body == SUCCESS.body:
+        outcome = "success"
+    else:
+        outcome = "reply"
+    latency_ms = round((time.monotonic() - started) * 1000, 1)
+    msg_type = message.msg_type
+    if isinstance(message, Event):
+        msg_type = f"event:{message.event}"
+    msg_id = getattr(message, "msg_id", None) or ""
+    fields: dict[str, object] = {
+        "account": message.to_user_name,
+        "type": msg_type,
+        "msg_id": msg_id,
+        "outcome": outcome,
+        "latency_ms": latency_ms,
+    }
+    if _service().settings.log_content:
+        fields["user"] = message.from_user_name
+        fields["content"] = getattr(message, "content", "")
+    logger.info(
+        "push %s %s %s -> %s in %.1f ms",
+        message.to_user_name,
+        msg_type,
+        msg_id,
+        outcome,
+        latency_ms,
+        extra=fields,
+    )
+
+
+def _lapse() -> Response:
+    """Close the connection with no answer, which WeChat treats like a timeout and retries.
+
+    Answering late is not an option (no response may leave after the deadline), and WeChat
+    documents retries only for pushes it got no answer to: an error status shows the user an
+    error instead (PROTOCOL.md §6). Where the server does not expose
+    its socket (the test client), a bodiless 503 stands in for the closed connection.
+    """
+    sock = request.environ.get("gunicorn.socket") or request.environ.get("werkzeug.socket")
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    return Response(b"", status=503)
+
+
+@bp.errorhandler(WeChatError)
+def refuse(error: WeChatError) -> tuple[str, int]:
+    """Answer a refused request with its status and say why in one log line."""
+    logger.warning(
+        "refused %s %s from %s: %s %s (%s)",
+        request.method,
+        request.path,
+        request.remote_addr,
+        error.status,
+        error.message,
+        type(error).__name__,
+    )
+    return f"{error.status} {type(error).__name__}: {error.message}\n", error.status

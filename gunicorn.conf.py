@@ -1,0 +1,40 @@
+"""Production defaults for ``gunicorn wsgi:app``; any of them can be overridden on the command
+line or in GUNICORN_CMD_ARGS.
+
+WeChat drops a connection after 5 seconds, so nothing here lets a request live much longer: the
+service answers within WX_DEADLINE itself and gunicorn's timeout is only the backstop for a
+worker that stopped responding altogether.
+"""
+
+import os
+
+#: Listen on loopback only: nginx (deploy/nginx.conf) terminates TLS on 443 in front.
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+#: Two processes per core is plenty: pushes are small and handlers mostly wait on I/O.
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+#: Threads let one process serve pushes while other pushes wait on slow handlers.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+#: Backstop for a stuck worker; the service itself answers within WX_DEADLINE.
+timeout = 30
+graceful_timeout = 20
+#: nginx keeps upstream connections alive; WeChat itself opens a new one per push.
+keepalive = 5
+#: Recycle workers now and then so a leak in a user's handler cannot grow forever.
+max_requests = 10000
+max_requests_jitter = 1000
+#: Trust X-Forwarded-* only from the local nginx.
+forwarded_allow_ips = "127.0.0.1,::1"
+#: No gunicornc control socket: nothing uses it, and every instance on a host would share
+#: one default path ($HOME/.gunicorn/gunicorn.ctl).
+control_socket_disable = True
+accesslog = "-"
+errorlog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+
+
+def worker_exit(server, worker):  # type: ignore[no-untyped-def]
+    """Let handlers still running finish and deliver what users are owed before exiting."""
+    service = getattr(worker.wsgi, "extensions", {}).get("wechat")
+    if service is not None:
+        service.close()

@@ -1,0 +1,143 @@
+"""Real servers on loopback for the tests that need them: gunicorn and a private Redis."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: What a closed connection with no HTTP answer (a lapsed attempt) reads as.
+NO_ANSWER = 0
+
+
+def free_port() -> int:
+    """A port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listened on port {port} within {timeout} s")
+
+
+@contextmanager
+def gunicorn(
+    env: Mapping[str, str], *, workers: int = 2, threads: int = 8, log: Path | None = None
+) -> Iterator[str]:
+    """Run ``gunicorn wsgi:app`` from the repository with ``env`` alone; yield its base URL."""
+    port = free_port()
+    environ = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "WX_DOTENV": "/nonexistent/.env",
+        **env,
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        "gunicorn.conf.py",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "wsgi:app",
+    ]
+    output = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
+    process = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=output, stderr=output)
+    try:
+        _wait_for_port(port, process, timeout=20)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if log:
+            output.close()  # type: ignore[union-attr]
+
+
+def request(
+    method: str,
+    url: str,
+    query: Mapping[str, str] | None = None,
+    body: bytes = b"",
+    *,
+    timeout: float = 30,
+) -> tuple[int, bytes]:
+    """One HTTP request on a fresh connection, as WeChat makes them.
+
+    :return: status and body; ``NO_ANSWER`` and b"" when the server closed the connection
+        without answering.
+    """
+    parts = urllib.parse.urlsplit(url)
+    target = parts.path + ("?" + urllib.parse.urlencode(query) if query else "")
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        connection.request(method, target, body=body)
+        response = connection.getresponse()
+        return response.status, response.read()
+    except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+        return NO_ANSWER, b""
+    finally:
+        connection.close()
+
+
+def redis_server_available() -> bool:
+    """Whether this machine can start a private redis-server."""
+    return shutil.which("redis-server") is not None
+
+
+@contextmanager
+def private_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A redis-server of this test's own on a free loopback port, so it can be stopped."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(port, process, timeout=10)
+        yield f"redis://127.0.0.1:{port}/0", process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)

@@ -1,0 +1,190 @@
+"""A real ``gunicorn wsgi:app`` on loopback, configured from the environment alone."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from app.testing import PushBuilder
+from app.wechat.codec import BodyFormat
+from app.wechat.envelope import Mode
+from app.wechat.replies import TextReply
+from app.wechat.signature import sign
+from config import load_settings
+from tests.conftest import AES_KEY, APPID, TOKEN
+from tests.servers import NO_ANSWER, gunicorn, private_redis, redis_server_available, request
+
+REDIS_URL = os.environ.get("WX_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def service_env(tmp_path: Path, store_url: str, **extra: str) -> dict[str, str]:
+    return {
+        "WX_TOKEN": TOKEN,
+        "WX_APPID": APPID,
+        "WX_AES_KEY": AES_KEY,
+        "WX_HANDLERS": "tests.service_handlers",
+        "WX_DEADLINE": "1",
+        "WX_STORE_URL": store_url,
+        "WX_TEST_CALLS": str(tmp_path / "calls.log"),
+        **extra,
+    }
+
+
+def builder(env: dict[str, str], **options: object) -> PushBuilder:
+    return PushBuilder(load_settings(env, dotenv=False), **options)  # type: ignore[arg-type]
+
+
+def handler_runs(tmp_path: Path) -> Counter[str]:
+    path = tmp_path / "calls.log"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return Counter(line.split(" ", 1)[1] for line in lines)
+
+
+@pytest.fixture
+def sqlite_env(tmp_path: Path) -> dict[str, str]:
+    return service_env(tmp_path, f"sqlite:///{tmp_path}/ledger.db")
+
+
+@pytest.fixture
+def server(sqlite_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    with gunicorn(sqlite_env, workers=2, log=tmp_path / "gunicorn.log") as url:
+        yield url
+
+
+def test_handshake(server: str) -> None:
+    timestamp, nonce = str(int(time.time())), "42"
+    query = {
+        "signature": sign(TOKEN, timestamp, nonce),
+        "timestamp": timestamp,
+        "nonce": nonce,
+        "echostr": "hello-echo",
+    }
+    assert request("GET", server + "/wx", query) == (200, b"hello-echo")
+    assert request("GET", server + "/wx", {**query, "signature": "0" * 40})[0] == 403
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+@pytest.mark.parametrize("body_format", list(BodyFormat))
+def test_every_mode_and_format(
+    server: str, sqlite_env: dict[str, str], mode: Mode, body_format: BodyFormat
+) -> None:
+    wechat = builder(sqlite_env, mode=mode, body_format=body_format)
+    query, body = wechat.build(wechat.complete({"MsgType": "text", "Content": "你好"}))
+    result = wechat.read(*request("POST", server + "/wx", query, body))
+    if body_format is BodyFormat.JSON:  # a Mini Program: content goes by the API
+        assert result.body == b"success"
+    else:
+        assert result.reply == TextReply("echo: 你好")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("POST", "/wx", b"<xml><a>", 400),
+        (
+            "POST",
+            "/wx",
+            b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml>&e;</xml>',
+            400,
+        ),
+        ("POST", "/wx", b"<xml>" + b"x" * 70000 + b"</xml>", 413),
+        ("GET", "/elsewhere", b"", 404),
+        ("PUT", "/wx", b"", 405),
+    ],
+)
+def test_hostile_requests(server: str, method: str, path: str, body: bytes, status: int) -> None:
+    timestamp, nonce = str(int(time.time())), "42"
+    query = {"signature": sign(TOKEN, timestamp, nonce), "timestamp": timestamp, "nonce": nonce}
+    assert request(method, server + path, query, body)[0] == status
+
+
+def test_a_slow_handler_is_answered_on_the_retry(
+    server: str, sqlite_env: dict[str, str], tmp_path: Path
+) -> None:
+    wechat = builder(sqlite_env, user="oSlowGunicorn")
+    query, body = wechat.build(wechat.complete({"MsgType": "text", "Content": "sleep 1.6"}))
+    started = time.monotonic()
+    first = request("POST", server + "/wx", query, body)
+    took = time.monotonic() - started
+    second = wechat.read(*request("POST", server + "/wx", query, body))
+    assert first == (NO_ANSWER, b"")
+    assert took < 2.0
+    assert second.reply == TextReply("slept 1.6")
+    assert sum(n for key, n in handler_runs(tmp_path).items() if "oSlowGunicorn" in key) == 1
+
+
+def _retry_storm(url: str, wechat: PushBuilder, pushes: int) -> list[list[tuple[int, bytes]]]:
+    """Send every push three times at once, all pushes concurrently; answers per push."""
+    built = [
+        wechat.build(
+            wechat.complete(
+                {"MsgType": "text", "Content": f"storm {n}", "FromUserName": f"oStorm{n}"}
+            )
+        )
+        for n in range(pushes)
+    ]
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        futures = [
+            [pool.submit(request, "POST", url + "/wx", query, body) for _ in range(3)]
+            for query, body in built
+        ]
+        return [[future.result() for future in attempts] for attempts in futures]
+
+
+def _assert_once_and_identical(answers: list[list[tuple[int, bytes]]], runs: Counter[str]) -> None:
+    assert len(runs) == len(answers)
+    assert set(runs.values()) == {1}
+    for attempts in answers:
+        assert {status for status, _ in attempts} == {200}
+        assert len({body for _, body in attempts}) == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_concurrent_retries_across_workers_run_each_handler_once(
+    tmp_path: Path, backend: str
+) -> None:
+    if backend == "sqlite":
+        store_url = f"sqlite:///{tmp_path}/ledger.db"
+    else:
+        store_url = f"{REDIS_URL}?prefix=test-{secrets.token_hex(4)}:"
+    env = service_env(tmp_path, store_url)
+    with gunicorn(env, workers=4, log=tmp_path / "gunicorn.log") as url:
+        if backend == "redis" and b"DEGRADED" in (tmp_path / "gunicorn.log").read_bytes():
+            pytest.fail("the Redis store is not reachable")
+        answers = _retry_storm(url, builder(env), pushes=50)
+    log = (tmp_path / "gunicorn.log").read_text()
+    assert "DEGRADED" not in log
+    _assert_once_and_identical(answers, handler_runs(tmp_path))
+
+
+@pytest.mark.skipif(not redis_server_available(), reason="redis-server is not installed")
+def test_redis_stopped_mid_run_degrades_and_keeps_answering(tmp_path: Path) -> None:
+    with private_redis() as (redis_url, redis_process):
+        env = service_env(tmp_path, redis_url)
+        wechat = builder(env)
+        with gunicorn(env, workers=2, log=tmp_path / "gunicorn.log") as url:
+            before = _retry_storm(url, wechat, pushes=10)
+            redis_process.terminate()
+            redis_process.wait(timeout=10)
+            after = [
+                wechat.read(
+                    *request(
+                        "POST",
+                        url + "/wx",
+                        *wechat.build(
+                            wechat.complete({"MsgType": "text", "Content": f"after {n}"})
+                        ),
+                    )
+                )
+                for n in range(10)
+            ]
+    assert all(status == 200 for attempts in before for status, _ in attempts)
+    assert [r.reply for r in after] == [TextReply(f"echo: after {n}") for n in range(10)]
+    assert "DEGRADED" in (tmp_path / "gunicorn.log").read_text()

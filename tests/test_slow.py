@@ -1,0 +1,125 @@
+"""Slow handlers: the deadline holds, retries get the late result, nothing runs twice or is lost.
+
+These tests use a 1-second deadline. Time bounds are generous (a full second of slack) and only
+tell "answered at the deadline" apart from "waited for a handler that sleeps far longer".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+
+from app import create_app
+from app.testing import PushResult, WeChatClient
+from app.wechat.replies import TextReply
+from config import Settings, SlowStrategy
+from tests import service_handlers
+
+SLACK = 1.0
+
+
+@pytest.fixture
+def make_app(settings: Settings) -> Iterator[object]:
+    apps: list[Flask] = []
+
+    def make(**changes: object) -> Flask:
+        app = create_app(
+            dataclasses.replace(settings, handlers="tests.service_handlers", **changes)  # type: ignore[arg-type]
+        )
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["wechat"].close()
+
+
+def attempts(
+    wechat: WeChatClient, content: str, count: int, user: str
+) -> list[tuple[PushResult, float]]:
+    """Send one push ``count`` times in a row, as WeChat's retries do, timing each attempt."""
+    push = {
+        "ToUserName": wechat.account,
+        "FromUserName": user,
+        "CreateTime": int(time.time()),
+        "MsgType": "text",
+        "Content": content,
+        "MsgId": abs(hash((user, content))) % 10**12,
+    }
+    query, body = wechat.build(push)
+    timed = []
+    for _ in range(count):
+        started = time.monotonic()
+        result = wechat.post(query, body)
+        timed.append((result, time.monotonic() - started))
+    return timed
+
+
+def runs(user: str) -> int:
+    return sum(n for key, n in service_handlers.calls.items() if key.startswith(f"msg:{user}:"))
+
+
+def test_retry_strategy_answers_a_retry_with_the_late_reply(make_app: object) -> None:
+    app = make_app()  # type: ignore[operator]
+    wechat = WeChatClient(app)
+    (first, first_took), (second, _), (third, _) = attempts(wechat, "sleep 1.5", 3, "oRetry")
+    assert first.lapsed
+    assert first_took < 1.0 + SLACK
+    assert second.reply == TextReply("slept 1.5")
+    assert third.body == second.body
+    assert runs("oRetry") == 1
+
+
+def test_the_last_attempt_answers_success_and_the_reply_waits_for_the_next_message(
+    make_app: object,
+) -> None:
+    app = make_app()  # type: ignore[operator]
+    wechat = WeChatClient(app, user="oLate")
+    timed = attempts(wechat, "sleep 3.5", 3, "oLate")
+    assert [r.lapsed for r, _ in timed] == [True, True, False]
+    assert timed[2][0].success
+    assert all(took < 1.0 + SLACK for _, took in timed)
+    time.sleep(1.5)  # the handler finishes; no AppSecret, so the reply is kept
+    follow_up = wechat.text("are you there?")
+    assert follow_up.reply == TextReply("slept 3.5\n\necho: are you there?")
+    assert wechat.text("again").reply == TextReply("echo: again")
+    assert runs("oLate") == 3
+
+
+def test_customer_service_strategy_answers_success_at_the_first_deadline(
+    make_app: object,
+) -> None:
+    app = make_app(slow_strategy=SlowStrategy.CUSTOMER_SERVICE)  # type: ignore[operator]
+    wechat = WeChatClient(app, user="oCS")
+    (first, took), (retry, _) = attempts(wechat, "sleep 1.5", 2, "oCS")
+    assert first.success
+    assert took < 1.0 + SLACK
+    assert retry.body == b"success"
+    time.sleep(1.0)
+    assert wechat.text("next").reply == TextReply("slept 1.5\n\necho: next")
+
+
+def test_off_strategy_drops_the_late_reply(make_app: object) -> None:
+    app = make_app(slow_strategy=SlowStrategy.OFF)  # type: ignore[operator]
+    wechat = WeChatClient(app, user="oOff")
+    ((first, _),) = attempts(wechat, "sleep 1.5", 1, "oOff")
+    assert first.success
+    time.sleep(1.0)
+    assert wechat.text("next").reply == TextReply("echo: next")
+
+
+def test_a_slow_handler_does_not_block_other_pushes(make_app: object) -> None:
+    app = make_app()  # type: ignore[operator]
+    slow = WeChatClient(app, user="oSlow")
+    fast = WeChatClient(app, user="oFast")
+    started = time.monotonic()
+    assert slow.text("sleep 0.8").reply == TextReply("slept 0.8")
+    # The fast push is answered while the slow handler still holds its thread.
+    with_slow_running = attempts(slow, "sleep 2.5", 1, "oSlow2")
+    assert with_slow_running[0][0].lapsed
+    assert fast.text("quick").reply == TextReply("echo: quick")
+    assert time.monotonic() - started < 0.8 + 1.0 + 2 * SLACK

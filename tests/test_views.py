@@ -1,0 +1,401 @@
+"""The callback URL through HTTP: handshake, pushes in every mode and format, every refusal."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.testing import WeChatClient
+from app.wechat import codec
+from app.wechat.codec import BodyFormat
+from app.wechat.envelope import Mode
+from app.wechat.replies import ImageReply, TextReply, TransferCustomerServiceReply, VoiceReply
+from app.wechat.signature import sign
+from config import AccountType, Settings
+from tests import service_handlers
+from tests.conftest import AES_KEY, TOKEN
+
+
+def handshake_query(**overrides: str) -> dict[str, str]:
+    query = {"timestamp": str(int(time.time())), "nonce": "1234567890", "echostr": "74958371"}
+    query["signature"] = sign(TOKEN, query["timestamp"], query["nonce"])
+    return {**query, **overrides}
+
+
+@pytest.fixture
+def handlers_app(settings: Settings) -> Iterator[Flask]:
+    app = create_app(dataclasses.replace(settings, handlers="tests.service_handlers"))
+    yield app
+    app.extensions["wechat"].close()
+
+
+# -- handshake ------------------------------------------------------------------------------
+
+
+def test_handshake_echoes_echostr_exactly(client: FlaskClient) -> None:
+    response = client.get("/wx", query_string=handshake_query())
+    assert response.status_code == 200
+    assert response.data == b"74958371"
+    assert response.mimetype == "text/plain"
+
+
+def test_handshake_official_vector_with_clock_check_off(settings: Settings) -> None:
+    app = create_app(dataclasses.replace(settings, token="AAAAA", timestamp_tolerance=0))
+    query = {
+        "signature": "f464b24fc39322e44b38aa78f5edd27bd1441696",
+        "echostr": "4375120948345356249",
+        "timestamp": "1714036504",
+        "nonce": "1514711492",
+    }
+    assert app.test_client().get("/wx", query_string=query).data == b"4375120948345356249"
+    app.extensions["wechat"].close()
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "reason"),
+    [
+        (handshake_query(signature="0" * 40), 403, "SignatureError"),
+        (handshake_query(timestamp="1000000000"), 403, "SignatureError"),
+        ({"timestamp": "1", "nonce": "2", "echostr": "3"}, 400, "MissingParameter"),
+        ({k: v for k, v in handshake_query().items() if k != "echostr"}, 400, "MissingParameter"),
+    ],
+)
+def test_handshake_refusals(
+    client: FlaskClient,
+    caplog: pytest.LogCaptureFixture,
+    query: dict[str, str],
+    status: int,
+    reason: str,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        response = client.get("/wx", query_string=query)
+    assert response.status_code == status
+    assert reason in response.get_data(as_text=True)
+    assert any(reason in record.getMessage() for record in caplog.records)
+
+
+def test_stale_handshake_is_refused(client: FlaskClient) -> None:
+    old = str(int(time.time()) - 301)
+    query = handshake_query(timestamp=old)
+    query["signature"] = sign(TOKEN, old, query["nonce"])
+    response = client.get("/wx", query_string=query)
+    assert response.status_code == 403
+    assert b"StaleTimestamp" in response.data
+
+
+def test_other_paths_and_methods(client: FlaskClient) -> None:
+    assert client.get("/").status_code == 404
+    assert client.get("/wx/").status_code == 404
+    assert client.put("/wx").status_code == 405
+    assert client.delete("/wx").status_code == 405
+
+
+def test_path_is_configurable(settings: Settings) -> None:
+    app = create_app(dataclasses.replace(settings, path="/hooks/wechat"))
+    client = app.test_client()
+    assert client.get("/hooks/wechat", query_string=handshake_query()).data == b"74958371"
+    assert client.get("/wx", query_string=handshake_query()).status_code == 404
+    app.extensions["wechat"].close()
+
+
+# -- pushes in every mode and format ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_demo_echoes_text_in_every_mode(app: Flask, mode: Mode) -> None:
+    wechat = WeChatClient(app, mode=mode)
+    result = wechat.text("你好 ]]> <xml>")
+    assert result.status == 200
+    assert result.reply == TextReply("你好 ]]> <xml>")
+    assert result.fields is not None
+    assert result.fields["ToUserName"] == wechat.user
+    assert result.fields["FromUserName"] == wechat.account
+    encrypted = b"<Encrypt>" in result.body
+    assert encrypted is (mode is not Mode.PLAINTEXT)
+
+
+def test_demo_echoes_image_and_voice_by_media_id(wechat: WeChatClient) -> None:
+    assert wechat.image("MEDIA_1").reply == ImageReply("MEDIA_1")
+    assert wechat.voice("MEDIA_2", recognition="你好").reply == VoiceReply("MEDIA_2")
+
+
+def test_demo_welcomes_followers_and_ignores_the_rest(wechat: WeChatClient) -> None:
+    welcome = wechat.subscribe()
+    assert isinstance(welcome.reply, TextReply)
+    assert "WX_HANDLERS" in welcome.reply.content
+    assert wechat.event("CLICK", "MENU").success
+    assert wechat.event("unsubscribe").success
+    assert wechat.message("location", Location_X="23.1", Location_Y="113.3").success
+
+
+def test_unknown_types_and_fields_answer_success(wechat: WeChatClient) -> None:
+    assert wechat.message("hologram", Depth="3", Nested={"A": "1"}).success
+    assert wechat.event("brand_new_event", Extra="x").success
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_json_pushes_are_a_mini_program_and_get_success(app: Flask, mode: Mode) -> None:
+    wechat = WeChatClient(app, mode=mode, body_format=BodyFormat.JSON)
+    result = wechat.text("hello")
+    assert result.status == 200
+    assert result.body == b"success"
+
+
+def test_mini_program_transfer_is_answered_in_json(handlers_app: Flask) -> None:
+    wechat = WeChatClient(handlers_app, body_format=BodyFormat.JSON)
+    result = wechat.text("transfer")
+    assert result.status == 200
+    assert result.body.startswith(b'{"Encrypt":')
+    assert result.reply == TransferCustomerServiceReply("agent@test")
+
+
+def test_mini_program_account_answers_xml_content_with_success(settings: Settings) -> None:
+    app = create_app(dataclasses.replace(settings, account_type=AccountType.MINIPROGRAM))
+    assert WeChatClient(app).text("hello").body == b"success"
+    app.extensions["wechat"].close()
+
+
+def test_encrypted_reply_envelope_has_the_four_fields(wechat: WeChatClient) -> None:
+    result = wechat.text("hi")
+    envelope = codec.parse_xml(result.body)
+    assert list(envelope) == ["Encrypt", "MsgSignature", "TimeStamp", "Nonce"]
+    assert envelope["MsgSignature"] == sign(
+        TOKEN, envelope["TimeStamp"], envelope["Nonce"], envelope["Encrypt"]
+    )
+
+
+def test_compatible_mode_uses_only_the_decrypted_message(app: Flask) -> None:
+    wechat = WeChatClient(app, mode=Mode.COMPATIBLE)
+    fields = {"ToUserName": "gh_0123456789ab", "FromUserName": "oUser", "CreateTime": 1}
+    push = {**fields, "MsgType": "text", "Content": "real", "MsgId": 1}
+    query, body = wechat.build(push)
+    tampered = body.replace(b"<Content><![CDATA[real]]>", b"<Content><![CDATA[forged]]>")
+    assert tampered != body
+    result = wechat.post(query, tampered)
+    assert result.reply == TextReply("real")
+
+
+# -- the handler API through HTTP ------------------------------------------------------------
+
+
+def test_user_handlers_are_loaded_from_wx_handlers(handlers_app: Flask) -> None:
+    wechat = WeChatClient(handlers_app)
+    assert wechat.text("hello").reply == TextReply("echo: hello")
+    assert wechat.event("CLICK", "MENU_HELP").reply == TextReply("clicked MENU_HELP")
+
+
+@pytest.mark.parametrize("content", ["boom", "wrong type", "three articles"])
+def test_a_failing_handler_is_logged_and_answered_success(
+    handlers_app: Flask, caplog: pytest.LogCaptureFixture, content: str
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="app.service"):
+        result = WeChatClient(handlers_app).text(content)
+    assert result.success
+    failures = [r for r in caplog.records if "failed on text" in r.getMessage()]
+    assert len(failures) == 1
+    assert failures[0].exc_info is not None
+    assert "tests.service_handlers." in failures[0].getMessage()
+
+
+def test_transfer_to_customer_service(handlers_app: Flask) -> None:
+    result = WeChatClient(handlers_app).text("transfer")
+    assert result.reply == TransferCustomerServiceReply("agent@test")
+
+
+def test_transfer_for_an_event_is_refused(handlers_app: Flask) -> None:
+    assert WeChatClient(handlers_app).event("CLICK", "TRANSFER").success
+
+
+def test_content_for_a_non_chat_event_is_not_sent(handlers_app: Flask) -> None:
+    assert WeChatClient(handlers_app).event("TEMPLATESENDJOBFINISH", Status="success").success
+
+
+def test_a_repeated_push_runs_its_handler_once_and_gets_the_same_bytes(
+    handlers_app: Flask,
+) -> None:
+    wechat = WeChatClient(handlers_app)
+    push = {
+        "ToUserName": wechat.account,
+        "FromUserName": "oRepeat",
+        "CreateTime": int(time.time()),
+        "MsgType": "text",
+        "Content": "once",
+        "MsgId": 777001,
+    }
+    query, body = wechat.build(push)
+    answers = [wechat.post(query, body) for _ in range(3)]
+    assert service_handlers.calls["msg:oRepeat:777001"] == 1
+    assert answers[0].reply == TextReply("echo: once")
+    assert {a.body for a in answers} == {answers[0].body}
+
+
+# -- refusals --------------------------------------------------------------------------------
+
+
+def _refused(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture, query: dict[str, str], body: bytes
+) -> tuple[int, str]:
+    with caplog.at_level(logging.WARNING, logger="app.views"):
+        response = client.post("/wx", query_string=query, data=body)
+    lines = [r.getMessage() for r in caplog.records if r.name == "app.views"]
+    assert len(lines) == 1, lines
+    for secret in (TOKEN, AES_KEY):
+        assert secret not in lines[0]
+        assert secret not in response.get_data(as_text=True)
+    return response.status_code, lines[0]
+
+
+def _safe_push(wechat: WeChatClient) -> tuple[dict[str, str], bytes]:
+    return wechat.build(
+        {
+            "ToUserName": wechat.account,
+            "FromUserName": "oUser",
+            "CreateTime": int(time.time()),
+            "MsgType": "text",
+            "Content": "x",
+            "MsgId": 1,
+        }
+    )
+
+
+def _resign(query: dict[str, str], encrypted: str) -> dict[str, str]:
+    signed = sign(TOKEN, query["timestamp"], query["nonce"], encrypted)
+    return {**query, "msg_signature": signed}
+
+
+def test_bad_signature(
+    client: FlaskClient, wechat: WeChatClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    query, body = _safe_push(wechat)
+    status, line = _refused(client, caplog, {**query, "signature": "f" * 40}, body)
+    assert (status, "SignatureError") == (403, line.split("(")[-1].rstrip(")"))
+
+
+def test_bad_msg_signature(
+    client: FlaskClient, wechat: WeChatClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    query, body = _safe_push(wechat)
+    status, line = _refused(client, caplog, {**query, "msg_signature": "0" * 40}, body)
+    assert status == 403
+    assert "msg_signature does not match" in line
+
+
+def test_stale_push(
+    client: FlaskClient, wechat: WeChatClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    query, body = _safe_push(wechat)
+    old = str(int(query["timestamp"]) - 1000)
+    query = {**query, "timestamp": old, "signature": sign(TOKEN, old, query["nonce"])}
+    status, line = _refused(client, caplog, query, body)
+    assert status == 403
+    assert "StaleTimestamp" in line
+
+
+def test_missing_query(client: FlaskClient, caplog: pytest.LogCaptureFixture) -> None:
+    status, line = _refused(client, caplog, {}, b"<xml/>")
+    assert status == 400
+    assert "signature, timestamp, nonce" in line
+
+
+def test_plaintext_refused_when_encryption_is_required(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(dataclasses.replace(settings, require_encryption=True))
+    query, body = _safe_push(WeChatClient(app, mode=Mode.PLAINTEXT))
+    status, line = _refused(app.test_client(), caplog, query, body)
+    assert status == 403
+    assert "EncryptionRequired" in line
+    assert WeChatClient(app).text("still fine in safe mode").reply is not None
+    app.extensions["wechat"].close()
+
+
+@pytest.mark.parametrize(
+    ("encrypted", "reason"),
+    [
+        ("not base64!", "BadBase64"),
+        ("QUJD", "BadBase64"),  # 3 bytes: not whole AES blocks
+        ("A" * 64, "DecryptError"),  # 48 zero bytes decrypt to garbage padding
+    ],
+)
+def test_corrupt_ciphertext(
+    client: FlaskClient,
+    wechat: WeChatClient,
+    caplog: pytest.LogCaptureFixture,
+    encrypted: str,
+    reason: str,
+) -> None:
+    query, _ = _safe_push(wechat)
+    body = codec.render_xml({"ToUserName": wechat.account, "Encrypt": encrypted})
+    status, line = _refused(client, caplog, _resign(query, encrypted), body)
+    assert status == 400
+    assert reason in line
+
+
+def test_wrong_appid(
+    client: FlaskClient, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    other = create_app(dataclasses.replace(settings, appid="wx0000000000000000"))
+    query, body = _safe_push(WeChatClient(other))
+    other.extensions["wechat"].close()
+    status, line = _refused(client, caplog, query, body)
+    assert status == 400
+    assert "'wx0000000000000000' but WX_APPID is 'wx1a2b3c4d5e6f7a8b'" in line
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"<xml><ToUserName>", "not well formed"),
+        (b"hello", "neither XML"),
+        (b"{not json", "JSON is not valid"),
+        (b"[1, 2]", "neither XML"),
+        (b'{"a": ' * 5000 + b"1" + b"}" * 5000, "JSON is not valid"),
+        (b"<notxml/>", "expected <xml>"),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY a "aaaaaaaaaa">'
+            b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><xml><C>&b;</C></xml>',
+            "DOCTYPE",
+        ),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+            b"<xml><C>&x;</C></xml>",
+            "DOCTYPE",
+        ),
+        (b"<xml><MsgType>text</MsgType></xml>", "MalformedBody"),
+    ],
+)
+def test_malformed_and_hostile_bodies(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture, body: bytes, reason: str
+) -> None:
+    query = handshake_query()
+    del query["echostr"]
+    status, line = _refused(client, caplog, query, body)
+    assert status == 400
+    assert reason in line
+
+
+def test_encrypted_push_without_a_key(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    keyed = create_app(settings)
+    query, body = _safe_push(WeChatClient(keyed))
+    keyed.extensions["wechat"].close()
+    plain_only = create_app(dataclasses.replace(settings, aes_key="", appid=""))
+    status, line = _refused(plain_only.test_client(), caplog, query, body)
+    plain_only.extensions["wechat"].close()
+    assert status == 400
+    assert "WX_AES_KEY is not set" in line
+
+
+def test_oversize_body(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    app = create_app(dataclasses.replace(settings, max_body=1024))
+    query = handshake_query()
+    status, line = _refused(app.test_client(), caplog, query, b"<xml>" + b"a" * 2000 + b"</xml>")
+    app.extensions["wechat"].close()
+    assert status == 413
+    assert "WX_MAX_BODY=1024" in line
