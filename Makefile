@@ -21,6 +21,11 @@ check: $(VENV)/.dev-deps
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# Side-by-side cost per push (bare Flask, wechatpy, this service), then the retry figures.
+bench: $(VENV)/.dev-deps
+	$(BIN)/python bench/compare.py
+	$(BIN)/python bench/retries.py
+
 fmt: $(VENV)/.dev-deps
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .

@@ -72,7 +72,11 @@ def gunicorn(
     process = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=output, stderr=output)
     try:
         _wait_for_port(port, process, timeout=20)
-        yield f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{port}"
+        # The master listens before a worker has booted: wait until one answers.
+        while request("GET", url + "/", timeout=20)[0] == NO_ANSWER:
+            time.sleep(0.05)
+        yield url
     finally:
         process.send_signal(signal.SIGTERM)
         try:
