@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 
 from app.testing import PushBuilder
-from app.wechat.codec import BodyFormat
+from app.wechat.codec import BodyFormat, parse_xml
 from app.wechat.envelope import Mode
 from app.wechat.replies import TextReply
 from app.wechat.signature import sign
 from config import load_settings
 from tests.conftest import AES_KEY, APPID, TOKEN
+from tests.peer import WeChatPeer, json_body, text_fields, xml_body
 from tests.servers import NO_ANSWER, gunicorn, private_redis, redis_server_available, request
 
 REDIS_URL = os.environ.get("WX_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -188,3 +189,30 @@ def test_redis_stopped_mid_run_degrades_and_keeps_answering(tmp_path: Path) -> N
     assert all(status == 200 for attempts in before for status, _ in attempts)
     assert [r.reply for r in after] == [TextReply(f"echo: after {n}") for n in range(10)]
     assert "DEGRADED" in (tmp_path / "gunicorn.log").read_text()
+
+
+@pytest.mark.parametrize("mode", ["plaintext", "compatible", "safe"])
+@pytest.mark.parametrize("body_format", ["xml", "json"])
+def test_pushes_made_by_an_independent_implementation(
+    server: str, mode: str, body_format: str
+) -> None:
+    """wechatpy signs and encrypts the push, and verifies and decrypts the answer."""
+    peer = WeChatPeer(TOKEN, AES_KEY, APPID)
+    fields = text_fields(
+        "独立 ]]> check", create_time=int(time.time()), msg_id=secrets.randbits(60)
+    )
+    body = xml_body(fields) if body_format == "xml" else json_body(fields)
+    query, wire = peer.push(
+        body, mode=mode, body_format=body_format, timestamp=int(time.time()), nonce="20261125"
+    )
+    status, answer = request("POST", server + "/wx", query, wire)
+    assert status == 200
+    plain = peer.open_reply(answer, body_format=body_format)
+    if body_format == "json":  # a Mini Program: content goes by the API, never passively
+        assert plain == b"success"
+        return
+    reply = parse_xml(plain)
+    assert reply["MsgType"] == "text"
+    assert reply["Content"] == "echo: 独立 ]]> check"
+    assert reply["ToUserName"] == fields["FromUserName"]
+    assert (b"<Encrypt>" in answer) is (mode != "plaintext")

@@ -28,6 +28,9 @@ Fields = dict[str, Any]
 
 #: lxml parsers must not be used by two threads at once, so each thread gets its own.
 _parsers = threading.local()
+#: A DOCTYPE can only stand in the prolog, before the root element; text inside the message
+#: that merely mentions "<!DOCTYPE" is content, not a declaration.
+_DECLARES_DTD = re.compile(rb"\s*(?:<\?.*?\?>\s*|<!--.*?-->\s*)*<!(?!\[CDATA\[)", re.DOTALL)
 #: Characters XML 1.0 forbids even inside CDATA; a reply carrying them would be refused.
 _NOT_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
@@ -59,7 +62,7 @@ def parse_xml(body: bytes) -> Fields:
 
     :raises MalformedBody: not well formed, a DOCTYPE or entity, or a root other than ``xml``.
     """
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+    if _DECLARES_DTD.match(body):
         raise MalformedBody("XML declares a DOCTYPE or ENTITY; WeChat never does, refused")
     try:
         root = etree.fromstring(body, _parser())
@@ -78,6 +81,7 @@ def _parser() -> etree.XMLParser:
     parser: etree.XMLParser | None = getattr(_parsers, "parser", None)
     if parser is None:
         parser = etree.XMLParser(
+            encoding="utf-8",
             resolve_entities=False,
             no_network=True,
             load_dtd=False,
@@ -114,7 +118,7 @@ def parse_json(body: bytes) -> Fields:
     :raises MalformedBody: not valid JSON, nested absurdly deep, or not an object.
     """
     try:
-        value = json.loads(body)
+        value = json.loads(body.decode("utf-8"))
     except (ValueError, RecursionError) as e:
         raise MalformedBody(f"JSON is not valid: {str(e)[:120]}") from e
     if not isinstance(value, dict):

@@ -21,6 +21,7 @@ from .errors import AppIdMismatch, BadBase64, BadFrame, DecryptError
 #: WeChat pads to 32-byte blocks, not AES's 16, so pad values run from 1 to 32.
 PAD_BLOCK = 32
 _KEY_PATTERN = re.compile(r"[A-Za-z0-9]{43}")
+_APPID = re.compile(rb"wx[0-9a-f]{16}")
 _PREFIX_LEN = 16
 _HEADER_LEN = _PREFIX_LEN + 4
 
@@ -105,9 +106,11 @@ class MessageCrypto:
             )
         appid = frame[end:]
         if appid != self._appid:
-            shown = appid[:40].decode("ascii", "replace")
+            # Show what follows the message only when it is an AppID: with a short length
+            # prefix those bytes are the message itself, which must not reach a log.
+            shown = repr(appid.decode()) if _APPID.fullmatch(appid) else f"{len(appid)} bytes"
             raise AppIdMismatch(
-                f"AppID in payload is {shown!r} but WX_APPID is {self._appid.decode()!r}"
+                f"AppID in payload is {shown} but WX_APPID is {self._appid.decode()!r}"
             )
         return frame[_HEADER_LEN:end]
 
