@@ -12,7 +12,8 @@ import socket
 import time
 
 from flask import Blueprint, Response, current_app, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .ledger import SUCCESS, Answer
 from .service import WeChatService
@@ -33,9 +34,9 @@ def _service() -> WeChatService:
 @bp.route("", methods=["GET", "POST"])
 def callback() -> Response:
     """Answer the console's handshake, or a push with "success" or a passive reply."""
-    started = time.monotonic()
     service = _service()
     settings = service.settings
+    started = time.monotonic() - _queued_for(settings.deadline)
     now = int(time.time())
     if request.method == "GET":
         echostr = verify_handshake(
@@ -96,6 +97,21 @@ def _log_push(message: Message, answer: Answer | None, started: float) -> None:
     )
 
 
+def _queued_for(deadline: float) -> float:
+    """Seconds the request waited before reaching us, from nginx's ``X-Request-Start``.
+
+    WeChat's five seconds run from its connection, not from when a worker thread got to the
+    request; behind nginx (deploy/nginx.conf sets ``X-Request-Start: t=<msec>``) the time
+    spent queued counts against the deadline too. Absent or implausible values count as 0.
+    """
+    header = request.headers.get("X-Request-Start", "")
+    try:
+        queued = time.time() - float(header.removeprefix("t="))
+    except ValueError:
+        return 0.0
+    return queued if 0.0 < queued < deadline else 0.0
+
+
 def _lapse() -> Response:
     """Close the connection with no answer, which WeChat treats like a timeout and retries.
 
@@ -111,6 +127,19 @@ def _lapse() -> Response:
         except OSError:
             pass
     return Response(b"", status=503)
+
+
+@bp.errorhandler(Exception)
+def internal_error(error: Exception) -> ResponseReturnValue:
+    """Answer "success" when our own code fails, with the traceback in the log.
+
+    A 500 would make WeChat retry into the same fault three times and show the user an
+    error; the push is lost either way, so it is answered and logged loudly instead.
+    """
+    if isinstance(error, HTTPException):
+        return error
+    logger.exception("internal error on %s %s; answered success", request.method, request.path)
+    return Response(SUCCESS.body, mimetype=SUCCESS.mimetype)
 
 
 @bp.errorhandler(WeChatError)

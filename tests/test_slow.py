@@ -123,3 +123,16 @@ def test_a_slow_handler_does_not_block_other_pushes(make_app: object) -> None:
     assert with_slow_running[0][0].lapsed
     assert fast.text("quick").reply == TextReply("echo: quick")
     assert time.monotonic() - started < 0.8 + 1.0 + 2 * SLACK
+
+
+def test_time_queued_behind_nginx_counts_against_the_deadline(make_app: object) -> None:
+    app = make_app()  # type: ignore[operator]
+    wechat = WeChatClient(app, user="oQueued")
+    query, body = wechat.build(wechat.complete({"MsgType": "text", "Content": "sleep 0.5"}))
+    queued_since = f"t={time.time() - 0.7:.3f}"
+    response = app.test_client().post(
+        "/wx", query_string=query, data=body, headers={"X-Request-Start": queued_since}
+    )
+    assert response.status_code == 503  # 0.3 s were left, the handler needs 0.5 s
+    fresh = wechat.send({"MsgType": "text", "Content": "sleep 0.5"})
+    assert fresh.reply == TextReply("slept 0.5")

@@ -399,3 +399,19 @@ def test_oversize_body(settings: Settings, caplog: pytest.LogCaptureFixture) -> 
     app.extensions["wechat"].close()
     assert status == 413
     assert "WX_MAX_BODY=1024" in line
+
+
+def test_an_internal_fault_is_logged_and_answered_success(
+    app: Flask,
+    wechat: WeChatClient,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(app.extensions["wechat"], "answer", broken)
+    with caplog.at_level(logging.ERROR, logger="app.views"):
+        result = wechat.text("hi")
+    assert (result.status, result.body) == (200, b"success")
+    assert any(r.exc_info and "internal error" in r.getMessage() for r in caplog.records)
