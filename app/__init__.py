@@ -21,6 +21,7 @@ from config import AccountType, Settings, load_settings
 
 from . import demo, logs
 from .cli import wx
+from .client import WeChatAPI
 from .delivery import Delivery
 from .ledger import Ledger
 from .router import Router as Router
@@ -62,6 +63,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     namespace = (
         settings.appid or "token-" + hashlib.sha256(settings.token.encode()).hexdigest()[:12]
     )
+    api = (
+        WeChatAPI(
+            settings.appid,
+            settings.appsecret,
+            store,
+            base_url=settings.api_base,
+            token_endpoint=settings.token_endpoint.value,
+        )
+        if settings.appsecret
+        else None
+    )
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body
     app.extensions["wechat"] = WeChatService(
@@ -74,7 +86,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         delivery=Delivery(
             store,
             namespace=namespace,
-            api=None,
+            api=api,
             miniprogram=settings.account_type is AccountType.MINIPROGRAM,
         ),
     )

@@ -31,6 +31,10 @@ class CustomerService(Protocol):
         """Send one customer-service message; raises when WeChat refuses or cannot be reached."""
         ...
 
+    def typing(self, openid: str, on: bool = True) -> object:
+        """Show the typing indicator to ``openid``."""
+        ...
+
 
 def to_custom_message(reply: Fields, *, miniprogram: bool) -> tuple[str, dict[str, Any]] | None:
     """Translate passive-reply fields into a customer-service message (msgtype, payload).
@@ -110,6 +114,15 @@ class Delivery:
             logger.error("late %s reply to %s not delivered: %s", msg_type, openid, e)
             return
         logger.info("late %s reply delivered to %s by the customer-service API", msg_type, openid)
+
+    def typing(self, openid: str) -> None:
+        """Show "typing…" to a user whose reply is late, when the API is available."""
+        if self._api is None:
+            return
+        try:
+            self._api.typing(openid)
+        except Exception as e:  # runs on a pool thread: a hint to the user, never a failure
+            logger.info("typing indicator for %s not shown: %s", openid, e)
 
     def _keep(self, openid: str, reply: Fields) -> None:
         if self._miniprogram:

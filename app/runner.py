@@ -22,6 +22,7 @@ class HandlerPool:
     def __init__(self, threads: int) -> None:
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wx-handler")
         self._timers: dict[threading.Timer, Callable[[], object]] = {}
+        self._closing = False
         self._lock = threading.Lock()
 
     def submit(self, work: Callable[[], _T]) -> Future[_T]:
@@ -32,15 +33,19 @@ class HandlerPool:
         """Run ``work`` on the pool after ``delay`` seconds (late delivery checks)."""
 
         def fire() -> None:
-            with self._lock:
-                self._timers.pop(timer, None)
-            self._executor.submit(work)
+            with self._lock:  # shutdown() runs the work itself if it took the timer first
+                if self._timers.pop(timer, None) is not None:
+                    self._executor.submit(work)
 
         timer = threading.Timer(delay, fire)
         timer.daemon = True
         with self._lock:
-            self._timers[timer] = work
-        timer.start()
+            closing = self._closing
+            if not closing:
+                self._timers[timer] = work
+                timer.start()
+        if closing:  # asked during shutdown, by a handler finishing: no later left
+            work()
 
     def shutdown(self) -> None:
         """Finish everything now: due-later work runs at once, running handlers complete.
@@ -48,6 +53,7 @@ class HandlerPool:
         Late work is run rather than dropped because it delivers replies users are owed.
         """
         with self._lock:
+            self._closing = True
             timers, self._timers = self._timers, {}
         for timer, work in timers.items():
             timer.cancel()

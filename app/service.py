@@ -112,10 +112,14 @@ class WeChatService:
         result = self.ledger.result(key)
         if result is not None:
             return self._answer_with(push, key, result, deadline)
-        return self._at_deadline(push, key, attempt, deadline)
+        return self._at_deadline(push, message, key, attempt, deadline)
 
-    def _at_deadline(self, push: Push, key: str, attempt: int, deadline: float) -> Answer | None:
+    def _at_deadline(
+        self, push: Push, message: Message, key: str, attempt: int, deadline: float
+    ) -> Answer | None:
         strategy = self.settings.slow_strategy
+        if attempt == 1 and strategy is not SlowStrategy.OFF:
+            self.pool.submit(lambda: self.delivery.typing(message.from_user_name))
         if strategy is SlowStrategy.RETRY and attempt < ATTEMPTS:
             logger.info("handler for %s still running; attempt %d lapses for a retry", key, attempt)
             return None

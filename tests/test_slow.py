@@ -15,9 +15,12 @@ from flask import Flask
 
 from app import create_app
 from app.testing import PushResult, WeChatClient
+from app.wechat.codec import BodyFormat
 from app.wechat.replies import TextReply
 from config import Settings, SlowStrategy
 from tests import service_handlers
+from tests.conftest import APPID
+from tests.fakewechat import FakeWeChat
 
 SLACK = 1.0
 
@@ -136,3 +139,59 @@ def test_time_queued_behind_nginx_counts_against_the_deadline(make_app: object) 
     assert response.status_code == 503  # 0.3 s were left, the handler needs 0.5 s
     fresh = wechat.send({"MsgType": "text", "Content": "sleep 0.5"})
     assert fresh.reply == TextReply("slept 0.5")
+
+
+@pytest.fixture
+def fake_api() -> Iterator[FakeWeChat]:
+    with FakeWeChat(APPID, "0123456789abcdef0123456789abcdef") as fake:
+        yield fake
+
+
+def _wait_for_messages(fake: FakeWeChat, count: int, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(fake.messages) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_late_reply_goes_by_the_customer_service_api_once(
+    make_app: object, fake_api: FakeWeChat
+) -> None:
+    app = make_app(  # type: ignore[operator]
+        appsecret=fake_api.secret,
+        api_base=fake_api.url,
+        slow_strategy=SlowStrategy.CUSTOMER_SERVICE,
+    )
+    wechat = WeChatClient(app, user="oCustomer")
+    (first, took), (retry, _) = attempts(wechat, "sleep 1.5", 2, "oCustomer")
+    assert first.success
+    assert took < 1.0 + SLACK
+    assert retry.body == b"success"
+    _wait_for_messages(fake_api, 1)
+    time.sleep(0.3)  # nothing else may follow
+    assert fake_api.messages == [
+        {"touser": "oCustomer", "msgtype": "text", "text": {"content": "slept 1.5"}}
+    ]
+    assert fake_api.typing == [{"touser": "oCustomer", "command": "Typing"}]
+    assert fake_api.token_requests == 1
+    assert runs("oCustomer") == 1
+
+
+def test_retry_strategy_delivers_by_api_after_the_last_attempt(
+    make_app: object, fake_api: FakeWeChat
+) -> None:
+    app = make_app(appsecret=fake_api.secret, api_base=fake_api.url)  # type: ignore[operator]
+    wechat = WeChatClient(app, user="oRetryApi")
+    timed = attempts(wechat, "sleep 3.5", 3, "oRetryApi")
+    assert [r.lapsed for r, _ in timed] == [True, True, False]
+    _wait_for_messages(fake_api, 1)
+    assert [m["text"]["content"] for m in fake_api.messages] == ["slept 3.5"]
+
+
+def test_mini_program_content_goes_by_the_api(make_app: object, fake_api: FakeWeChat) -> None:
+    app = make_app(appsecret=fake_api.secret, api_base=fake_api.url)  # type: ignore[operator]
+    result = WeChatClient(app, user="oMini", body_format=BodyFormat.JSON).text("hello")
+    assert result.body == b"success"
+    _wait_for_messages(fake_api, 1)
+    assert fake_api.messages == [
+        {"touser": "oMini", "msgtype": "text", "text": {"content": "echo: hello"}}
+    ]
