@@ -8,7 +8,8 @@ Plays WeChat against ``gunicorn wsgi:app`` on loopback with the production deadl
 * slow: a handler sleeping 8 s, attempts sent as WeChat does (next attempt when the previous
   one got no answer, at least 5 s after it started): who answered, after how long;
 * late: a handler sleeping 30 s: every attempt within the deadline, the reply delivered with the
-  user's next message (no AppSecret configured);
+  user's next message (no AppSecret), or once through a fake customer-service API;
+* tokens: 4 processes x 200 API calls from a cold cache, then a 40001;
 * outage: a private Redis stopped mid-run: pushes still answered.
 
     .venv/bin/python bench/retries.py [--pushes 200] [--skip-late]
@@ -17,6 +18,7 @@ Plays WeChat against ``gunicorn wsgi:app`` on loopback with the production deadl
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import secrets
 import sys
 import tempfile
@@ -27,13 +29,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app.client import WeChatAPI  # noqa: E402
+from app.store import SQLiteStore  # noqa: E402
 from app.testing import PushBuilder  # noqa: E402
 from config import load_settings  # noqa: E402
+from tests.fakewechat import FakeWeChat  # noqa: E402
 from tests.servers import NO_ANSWER, gunicorn, private_redis, request  # noqa: E402
 
 TOKEN = "benchToken2026"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 APPID = "wx1a2b3c4d5e6f7a8b"
+SECRET = "0123456789abcdef0123456789abcdef"
 WECHAT_TIMEOUT = 5.0
 
 
@@ -108,22 +114,61 @@ def like_wechat(url: str, query: dict[str, str], body: bytes, wechat: PushBuilde
     return lines
 
 
-def slow(seconds: float, *, follow_up: bool) -> None:
+def slow(seconds: float, *, follow_up: bool, api: FakeWeChat | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         env = environment(workdir, f"sqlite:///{workdir}/ledger.db")
+        if api is not None:
+            env.update(WX_APPSECRET=api.secret, WX_API_BASE=api.url)
         wechat = PushBuilder(load_settings(env, dotenv=False), user=f"oSlow{secrets.token_hex(3)}")
         push = wechat.complete({"MsgType": "text", "Content": f"sleep {seconds:g}"})
         with gunicorn(env, workers=2, log=workdir / "gunicorn.log") as url:
-            print(f"slow handler ({seconds:g} s), WX_DEADLINE=4.5, WX_SLOW_STRATEGY=retry:")
+            via = "customer-service API" if api else "next message"
+            print(f"slow handler ({seconds:g} s), WX_DEADLINE=4.5, strategy retry, late: {via}")
             for line in like_wechat(url, *wechat.build(push), wechat):
                 print("  " + line)
-            if follow_up:
+            if api is not None:
+                finished = time.monotonic() + seconds - 14.0 + 8.0
+                while not api.messages and time.monotonic() < finished:
+                    time.sleep(0.2)
+                print(f"  customer-service messages sent to the fake API: {api.messages}")
+            elif follow_up:
                 time.sleep(max(0.0, seconds - 14.0))
                 query, body = wechat.build(wechat.complete({"MsgType": "text", "Content": "hi"}))
                 result = wechat.read(*request("POST", url + "/wx", query, body))
                 print(f"  the user's next message is answered with: {result.reply!r}")
         print(f"  handler runs: {sum(runs(workdir).values()) - int(follow_up)} (the slow push)")
+
+
+def _api_calls(url: str, db: str, calls: int) -> None:
+    store = SQLiteStore(db)
+    api = WeChatAPI(APPID, SECRET, store, base_url=url)
+    for n in range(calls):
+        api.typing(f"o{n}")
+    store.close()
+
+
+def tokens() -> None:
+    with tempfile.TemporaryDirectory() as tmp, FakeWeChat(APPID, SECRET) as fake:
+        db = f"{tmp}/tokens.db"
+        context = multiprocessing.get_context("spawn")
+        processes = [context.Process(target=_api_calls, args=(fake.url, db, 200)) for _ in range(4)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+        print(
+            f"tokens: 4 processes x 200 calls from a cold cache: {len(fake.typing)} calls,"
+            f" {fake.token_requests} token request(s)"
+        )
+        fake.fail_next("/cgi-bin/message/custom/typing", 40001)
+        store = SQLiteStore(db)
+        WeChatAPI(APPID, SECRET, store, base_url=fake.url).typing("oAfter")
+        store.close()
+        print(
+            f"tokens: after one 40001 the call succeeded; token requests now"
+            f" {fake.token_requests} (one refresh)"
+        )
 
 
 def outage() -> None:
@@ -158,9 +203,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         storm("sqlite", f"sqlite:///{tmp}/ledger.db", options.pushes)
     storm("redis", f"{options.redis}?prefix=bench-{secrets.token_hex(4)}:", options.pushes)
+    tokens()
     slow(8, follow_up=False)
     if not options.skip_late:
         slow(30, follow_up=True)
+        with FakeWeChat(APPID, SECRET) as fake:
+            slow(30, follow_up=False, api=fake)
     outage()
 
 
