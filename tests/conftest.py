@@ -11,8 +11,13 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from app import create_app
+from app.store import RedisStore, StoreError
 from app.testing import WeChatClient
 from config import Settings
+
+# Read at import, before the per-test isolation below removes WX_* variables.
+REDIS_URL = os.environ.get("WX_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REQUIRE_REDIS = os.environ.get("WX_TEST_REQUIRE_REDIS") == "1"
 
 TOKEN = "weixinpush2026"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
@@ -62,3 +67,22 @@ def runner(app: Flask) -> FlaskCliRunner:
 def wechat(app: Flask) -> WeChatClient:
     """Plays WeChat in safe mode against ``app``."""
     return WeChatClient(app)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis test server's URL; skip (or fail under WX_TEST_REQUIRE_REDIS=1) without one."""
+    probe = RedisStore(REDIS_URL)
+    try:
+        probe.ping()
+    except StoreError as e:
+        reason = (
+            f"no Redis server on {probe.address}; set WX_TEST_REDIS_URL or start redis-server"
+            f" ({e.message})"
+        )
+        if REQUIRE_REDIS:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    finally:
+        probe.close()
+    return REDIS_URL

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from collections import Counter
@@ -20,9 +19,8 @@ from app.wechat.signature import sign
 from config import load_settings
 from tests.conftest import AES_KEY, APPID, TOKEN
 from tests.peer import WeChatPeer, json_body, text_fields, xml_body
-from tests.servers import NO_ANSWER, gunicorn, private_redis, redis_server_available, request
-
-REDIS_URL = os.environ.get("WX_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+from tests.servers import NO_ANSWER, gunicorn, private_redis, redis_server_available
+from tests.servers import request as http_request
 
 
 def service_env(tmp_path: Path, store_url: str, **extra: str) -> dict[str, str]:
@@ -67,8 +65,8 @@ def test_handshake(server: str) -> None:
         "nonce": nonce,
         "echostr": "hello-echo",
     }
-    assert request("GET", server + "/wx", query) == (200, b"hello-echo")
-    assert request("GET", server + "/wx", {**query, "signature": "0" * 40})[0] == 403
+    assert http_request("GET", server + "/wx", query) == (200, b"hello-echo")
+    assert http_request("GET", server + "/wx", {**query, "signature": "0" * 40})[0] == 403
 
 
 @pytest.mark.parametrize("mode", list(Mode))
@@ -78,7 +76,7 @@ def test_every_mode_and_format(
 ) -> None:
     wechat = builder(sqlite_env, mode=mode, body_format=body_format)
     query, body = wechat.build(wechat.complete({"MsgType": "text", "Content": "你好"}))
-    result = wechat.read(*request("POST", server + "/wx", query, body))
+    result = wechat.read(*http_request("POST", server + "/wx", query, body))
     if body_format is BodyFormat.JSON:  # a Mini Program: content goes by the API
         assert result.body == b"success"
     else:
@@ -103,7 +101,7 @@ def test_every_mode_and_format(
 def test_hostile_requests(server: str, method: str, path: str, body: bytes, status: int) -> None:
     timestamp, nonce = str(int(time.time())), "42"
     query = {"signature": sign(TOKEN, timestamp, nonce), "timestamp": timestamp, "nonce": nonce}
-    assert request(method, server + path, query, body)[0] == status
+    assert http_request(method, server + path, query, body)[0] == status
 
 
 def test_a_slow_handler_is_answered_on_the_retry(
@@ -112,9 +110,9 @@ def test_a_slow_handler_is_answered_on_the_retry(
     wechat = builder(sqlite_env, user="oSlowGunicorn")
     query, body = wechat.build(wechat.complete({"MsgType": "text", "Content": "sleep 1.6"}))
     started = time.monotonic()
-    first = request("POST", server + "/wx", query, body)
+    first = http_request("POST", server + "/wx", query, body)
     took = time.monotonic() - started
-    second = wechat.read(*request("POST", server + "/wx", query, body))
+    second = wechat.read(*http_request("POST", server + "/wx", query, body))
     assert first == (NO_ANSWER, b"")
     assert took < 2.0
     assert second.reply == TextReply("slept 1.6")
@@ -133,7 +131,7 @@ def _retry_storm(url: str, wechat: PushBuilder, pushes: int) -> list[list[tuple[
     ]
     with ThreadPoolExecutor(max_workers=24) as pool:
         futures = [
-            [pool.submit(request, "POST", url + "/wx", query, body) for _ in range(3)]
+            [pool.submit(http_request, "POST", url + "/wx", query, body) for _ in range(3)]
             for query, body in built
         ]
         return [[future.result() for future in attempts] for attempts in futures]
@@ -149,12 +147,13 @@ def _assert_once_and_identical(answers: list[list[tuple[int, bytes]]], runs: Cou
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
 def test_concurrent_retries_across_workers_run_each_handler_once(
-    tmp_path: Path, backend: str
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
 ) -> None:
     if backend == "sqlite":
         store_url = f"sqlite:///{tmp_path}/ledger.db"
     else:
-        store_url = f"{REDIS_URL}?prefix=test-{secrets.token_hex(4)}:"
+        redis_url = request.getfixturevalue("redis_url")
+        store_url = f"{redis_url}?prefix=test-{secrets.token_hex(4)}:"
     env = service_env(tmp_path, store_url)
     with gunicorn(env, workers=4, log=tmp_path / "gunicorn.log") as url:
         if backend == "redis" and b"DEGRADED" in (tmp_path / "gunicorn.log").read_bytes():
@@ -176,7 +175,7 @@ def test_redis_stopped_mid_run_degrades_and_keeps_answering(tmp_path: Path) -> N
             redis_process.wait(timeout=10)
             after = [
                 wechat.read(
-                    *request(
+                    *http_request(
                         "POST",
                         url + "/wx",
                         *wechat.build(
@@ -205,7 +204,7 @@ def test_pushes_made_by_an_independent_implementation(
     query, wire = peer.push(
         body, mode=mode, body_format=body_format, timestamp=int(time.time()), nonce="20261125"
     )
-    status, answer = request("POST", server + "/wx", query, wire)
+    status, answer = http_request("POST", server + "/wx", query, wire)
     assert status == 200
     plain = peer.open_reply(answer, body_format=body_format)
     if body_format == "json":  # a Mini Program: content goes by the API, never passively

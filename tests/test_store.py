@@ -24,10 +24,7 @@ import pytest
 import redis
 
 from app.store import MemoryStore, RedisStore, SQLiteStore, Store, StoreError, open_store
-
-# Read at import, before any per-test environment isolation can remove WX_* variables.
-REDIS_URL = os.environ.get("WX_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-REQUIRE_REDIS = os.environ.get("WX_TEST_REQUIRE_REDIS") == "1"
+from tests.conftest import REDIS_URL
 
 SHORT = 0.2  # a ttl that runs out during the test
 PAST_SHORT = 0.35  # sleep this long to be past it
@@ -39,25 +36,6 @@ class Backend:
     kind: str
     url: str
     store: Store
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    """The Redis test server's URL; skip (or fail under WX_TEST_REQUIRE_REDIS=1) without one."""
-    probe = RedisStore(REDIS_URL)
-    try:
-        probe.ping()
-    except StoreError as e:
-        reason = (
-            f"no Redis server on {probe.address}; set WX_TEST_REDIS_URL or start redis-server"
-            f" ({e.message})"
-        )
-        if REQUIRE_REDIS:
-            pytest.fail(reason)
-        pytest.skip(reason)
-    finally:
-        probe.close()
-    return REDIS_URL
 
 
 def _with_query(url: str, **options: str) -> str:
