@@ -30,7 +30,8 @@ forwarded_allow_ips = "127.0.0.1,::1"
 control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+#: The path without its query: a signed query can be replayed within the timestamp window.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 
 
 def worker_exit(server, worker):  # type: ignore[no-untyped-def]
