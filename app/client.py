@@ -1,116 +1,63 @@
-"""WeChat's server API, for replies that cannot be passive: access_token and customer service.
+"""WeChat's server API, for replies that cannot be passive: the access_token and customer service.
 
-Every process and host must use one access_token: each call of ``/cgi-bin/token`` issues a new
-one and revokes the previous within minutes, so processes refreshing on their own knock each
-other out with 40001 (PROTOCOL.md §7). The token therefore lives in the shared store, and only
-the holder of the store's lock fetches a new one; everyone else reads the cache.
+:class:`WeChatAPI` is the one object the service uses. It gets its access_token from
+:class:`app.api_token.SharedAccessToken` (one token for every process, refreshed under the
+store's lock), and a call refused with 40001, 40014 or 42001 replaces that token once and is
+retried once (``wechatpy``'s ``_handle_result`` does the same, without the lock).
 
-Errors::
+Network failures are retried a bounded number of times with a doubling backoff, but a message
+is never sent twice: a call that may have reached WeChat (a timeout, a reset, an answer that is
+not JSON) is repeated only when repeating is harmless (token fetches, the typing indicator); a
+request that certainly never left (refused connection, DNS failure) always is.
 
-    WeChatAPIError                 base: the call did not succeed
-    ├── APIError                   WeChat answered with a non-zero errcode (.errcode, .errmsg)
-    └── APIUnavailable             no usable answer after bounded retries (network, not JSON)
-
-Requests go through one :data:`Transport` callable, so tests swap the network for a function
-and a proxy or fake of WeChat's API is one ``base_url`` away.
+The errors live in :mod:`app.api_errors` (the tree is drawn there) and the transport seam in
+:mod:`app.api_transport`; both are re-exported here, so ``from app.client import APIError``
+is all a caller needs.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import urllib.parse
-import urllib.request
-from collections.abc import Callable, Mapping, Sequence
-from enum import IntEnum
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .api_errors import TOKEN_ERRORS as TOKEN_ERRORS
+from .api_errors import APIError as APIError
+from .api_errors import APIUnavailable as APIUnavailable
+from .api_errors import ErrorCode as ErrorCode
+from .api_errors import TokenRefreshTimeout as TokenRefreshTimeout
+from .api_errors import WeChatAPIError as WeChatAPIError
+from .api_token import SharedAccessToken
+from .api_transport import RequestNotSent as RequestNotSent
+from .api_transport import Transport as Transport
+from .api_transport import redact
+from .api_transport import urllib_transport as urllib_transport
 from .store import Store
 
 logger = logging.getLogger(__name__)
 
-#: (method, url, json body or None) -> the decoded JSON object of the answer.
-Transport = Callable[[str, str, Mapping[str, Any] | None], dict[str, Any]]
-
-
-class ErrorCode(IntEnum):
-    """Error codes of WeChat's API that the service acts on or explains (PROTOCOL.md §7)."""
-
-    SYSTEM_BUSY = -1
-    INVALID_CREDENTIAL = 40001
-    INVALID_OPENID = 40003
-    INVALID_APPID = 40013
-    INVALID_ACCESS_TOKEN = 40014
-    IP_NOT_WHITELISTED = 40164
-    ACCESS_TOKEN_EXPIRED = 42001
-    DAILY_QUOTA = 45009
-    MINUTE_QUOTA = 45011
-    REPLY_WINDOW_PASSED = 45015
-    TOO_MANY_REPLIES = 45047
-    NO_PERMISSION = 48001
-
-
-#: Answers that mean "this access_token is no good": refresh it and try once more.
-TOKEN_ERRORS = frozenset(
-    {ErrorCode.INVALID_CREDENTIAL, ErrorCode.INVALID_ACCESS_TOKEN, ErrorCode.ACCESS_TOKEN_EXPIRED}
-)
-
-
-class WeChatAPIError(Exception):
-    """Base class: an API call did not succeed."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class APIError(WeChatAPIError):
-    """WeChat answered with a non-zero ``errcode``."""
-
-    def __init__(self, path: str, errcode: int, errmsg: str) -> None:
-        try:
-            name = f" ({ErrorCode(errcode).name})"
-        except ValueError:
-            name = ""
-        super().__init__(f"{path} failed: errcode {errcode}{name}: {errmsg}")
-        #: WeChat's error code, e.g. 45015 when the 48-hour window has passed.
-        self.errcode = errcode
-        #: WeChat's own text.
-        self.errmsg = errmsg
-
-
-class APIUnavailable(WeChatAPIError):
-    """No usable answer from the API after the retries: network trouble or a broken proxy."""
-
-
-def urllib_transport(timeout: float) -> Transport:
-    """The default transport: one HTTPS request with the standard library."""
-
-    def send(method: str, url: str, body: Mapping[str, Any] | None) -> dict[str, Any]:
-        data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
-        request = urllib.request.Request(url, data=data, method=method)
-        if data is not None:
-            request.add_header("Content-Type", "application/json; charset=utf-8")
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            answer = json.loads(response.read().decode("utf-8"))
-        if not isinstance(answer, dict):
-            raise ValueError(f"answer is a JSON {type(answer).__name__}, expected an object")
-        return answer
-
-    return send
-
 
 class WeChatAPI:
-    """One account's API client; safe to share between threads.
+    """One account's API client; safe to share between threads, and between processes and
+    hosts through a shared ``store``.
 
-    :param store: where the access_token is cached and the refresh lock lives.
-    :param token_endpoint: ``"stable"`` for ``/cgi-bin/stable_token`` (the same token for
-        every caller until it nears expiry) or ``"classic"`` for ``/cgi-bin/token``.
-    :param retries: extra attempts after a network failure, with a short backoff.
-    :param refresh_margin: refresh a token this many seconds before it expires; stable tokens
-        rotate five minutes before expiry, hence 300.
-    :param on_refresh: called after every token fetch (metrics).
+    :param appid: the account's AppID.
+    :param appsecret: its AppSecret; kept private, never logged or put in an error.
+    :param store: holds the cached access_token and the refresh lock; give every process of
+        the service the same one (SQLite on one host, Redis across hosts).
+    :param base_url: where the API lives; a fake or an egress proxy in tests and some networks.
+    :param token_endpoint: ``"stable"`` for ``POST /cgi-bin/stable_token`` (the same token for
+        every caller until it nears expiry) or ``"classic"`` for ``GET /cgi-bin/token``.
+    :param transport: sends the requests; the urllib one with ``timeout`` by default.
+    :param timeout: seconds per request for the default transport.
+    :param retries: extra attempts after a network failure, ``backoff``, ``2 * backoff``, ...
+        seconds apart.
+    :param refresh_margin: refresh a token when it has less than this many seconds left
+        (at most half its life); stable tokens rotate five minutes before expiry, hence 300.
+    :param lock_wait: seconds to wait for another process's refresh before giving up.
+    :raises ValueError: for an empty AppID or AppSecret or an out-of-range option.
     """
 
     def __init__(
@@ -124,121 +71,171 @@ class WeChatAPI:
         transport: Transport | None = None,
         timeout: float = 5.0,
         retries: int = 2,
+        backoff: float = 0.2,
         refresh_margin: float = 300.0,
-        on_refresh: Callable[[], None] | None = None,
+        lock_wait: float = 10.0,
     ) -> None:
+        if not appid or not appsecret:
+            raise ValueError("WeChatAPI needs the AppID and the AppSecret (the console's 开发设置)")
         if token_endpoint not in ("stable", "classic"):
-            raise ValueError(f"token_endpoint must be stable or classic, not {token_endpoint!r}")
+            raise ValueError(
+                f"token_endpoint must be 'stable' or 'classic', not {token_endpoint!r}"
+            )
+        if urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
+            raise ValueError(f"base_url must be an http(s) URL, not {base_url!r}")
+        if timeout <= 0 or retries < 0 or backoff < 0 or refresh_margin < 0 or lock_wait < 0:
+            raise ValueError(
+                "timeout must be positive; retries, backoff, margin, wait not negative"
+            )
         self.appid = appid
         self._secret = appsecret
-        self._store = store
         self._base_url = base_url.rstrip("/")
         self._stable = token_endpoint == "stable"
         self._transport = transport or urllib_transport(timeout)
         self._retries = retries
-        self._margin = refresh_margin
-        self._on_refresh = on_refresh
-        self._cache_key = f"access-token:{appid}"
+        self._backoff = backoff
+        # The lock must outlive the slowest fetch, or a second process would fetch alongside.
+        slowest_fetch = (retries + 1) * timeout + backoff * (2**retries - 1)
+        self._token = SharedAccessToken(
+            store,
+            appid,
+            self._fetch_token,
+            refresh_margin=refresh_margin,
+            lock_ttl=max(15.0, slowest_fetch + 5.0),
+            lock_wait=lock_wait,
+        )
 
     # -- the access_token -----------------------------------------------------------------
 
     def access_token(self) -> str:
-        """Return a valid access_token, fetching one only if no process has a fresh one."""
-        cached = self._store.get(self._cache_key)
-        if cached is not None:
-            return cached.decode()
-        return self._refresh(failed=None)
+        """Return a usable access_token, fetching one only if no process has cached one.
 
-    def _refresh(self, failed: str | None) -> str:
-        """Fetch a token under the lock, unless another process did while we waited.
-
-        :param failed: the token WeChat just refused; a cached token equal to it is replaced,
-            a different one (fresh from another process) is used as it is.
+        :raises APIError: the token endpoint refused (40001 wrong AppSecret, 40013 wrong
+            AppID, 40164 IP not whitelisted, 45009 daily quota, ...).
+        :raises APIUnavailable: no answer; :class:`TokenRefreshTimeout` when another process
+            held the refresh lock too long.
+        :raises app.store.StoreError: the store failed.
         """
-        with self._store.lock(f"token-refresh:{self.appid}", ttl=15, wait=10) as held:
-            cached = self._store.get(self._cache_key)
-            if cached is not None and cached.decode() != failed:
-                return cached.decode()
-            if not held:
-                raise APIUnavailable("another process is refreshing the access_token; timed out")
-            token, expires_in = self._fetch_token(force=failed is not None)
-            # A token living shorter than twice the margin is kept for half its life.
-            ttl = expires_in - self._margin if expires_in > 2 * self._margin else expires_in / 2
-            self._store.set(self._cache_key, token.encode(), ttl)
-            return token
+        return self._token.get()
 
-    def _fetch_token(self, *, force: bool) -> tuple[str, float]:
+    def _fetch_token(self, force: bool) -> tuple[str, float]:
+        credentials = {"grant_type": "client_credential", "appid": self.appid}
         if self._stable:
             path = "/cgi-bin/stable_token"
-            body = {
-                "grant_type": "client_credential",
-                "appid": self.appid,
-                "secret": self._secret,
-                "force_refresh": force,
-            }
-            answer = self._send("POST", path, body, query={})
+            body = {**credentials, "secret": self._secret, "force_refresh": force}
+            answer = self._request("POST", path, body, query={}, idempotent=True)
         else:
             path = "/cgi-bin/token"
-            query = {"grant_type": "client_credential", "appid": self.appid, "secret": self._secret}
-            answer = self._send("GET", path, None, query=query)
-        token = answer.get("access_token")
+            query = {**credentials, "secret": self._secret}
+            answer = self._request("GET", path, None, query=query, idempotent=True)
+        token, expires_in = answer.get("access_token"), answer.get("expires_in", 7200)
         if not isinstance(token, str) or not token:
             raise APIUnavailable(f"{path} answered without an access_token")
-        if self._on_refresh is not None:
-            self._on_refresh()
-        logger.info("access_token refreshed through %s", path)
-        return token, float(answer.get("expires_in", 7200))
+        if not isinstance(expires_in, int | float) or isinstance(expires_in, bool):
+            raise APIUnavailable(f"{path} answered with expires_in {expires_in!r}, not a number")
+        if expires_in <= 0:
+            raise APIUnavailable(f"{path} answered with expires_in {expires_in!r}")
+        forced = " (forced)" if force else ""
+        logger.info("access_token of %s fetched from %s%s", self.appid, path, forced)
+        return token, float(expires_in)
 
     # -- calls ----------------------------------------------------------------------------
 
-    def call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Call an API path with the shared access_token; refresh and retry once if refused.
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        idempotent: bool | None = None,
+    ) -> dict[str, Any]:
+        """Call an API path with the shared access_token; replace it and retry once if refused.
 
-        :raises APIError: WeChat answered with a non-zero errcode.
+        :param idempotent: whether repeating the call is harmless, which allows retrying it
+            after a failure that may have reached WeChat; by default only GETs are.
+        :return: the answer, whose ``errcode`` is 0 or absent.
+        :raises APIError: WeChat answered with a non-zero errcode (a refused token: twice).
         :raises APIUnavailable: no usable answer.
         """
+        repeatable = method == "GET" if idempotent is None else idempotent
         token = self.access_token()
         try:
-            return self._send(method, path, body, query={"access_token": token})
+            return self._request(method, path, body, token=token, idempotent=repeatable)
         except APIError as e:
             if e.errcode not in TOKEN_ERRORS:
                 raise
-            logger.warning("%s refused the access_token (%s); refreshing once", path, e.errcode)
-        token = self._refresh(failed=token)
-        return self._send(method, path, body, query={"access_token": token})
+            logger.warning("%s refused the access_token (%d); replacing it once", path, e.errcode)
+        token = self._token.replace(token)
+        return self._request(method, path, body, token=token, idempotent=repeatable)
 
-    def _send(
+    def _request(
         self,
         method: str,
         path: str,
         body: Mapping[str, Any] | None,
         *,
-        query: Mapping[str, str],
+        idempotent: bool,
+        token: str | None = None,
+        query: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        url = f"{self._base_url}{path}"
-        if query:
-            url += "?" + urllib.parse.urlencode(query)
-        for attempt in range(self._retries + 1):
-            try:
-                answer = self._transport(method, url, body)
-                break
-            except (OSError, ValueError) as e:  # URLError and timeouts are OSErrors
-                if attempt == self._retries:
-                    raise APIUnavailable(
-                        f"{path} unreachable after {attempt + 1} attempts: {type(e).__name__}"
-                    ) from None
-                time.sleep(0.2 * 2**attempt)
-        errcode = int(answer.get("errcode", 0) or 0)
-        if errcode:
-            raise APIError(path, errcode, str(answer.get("errmsg", "")))
+        """One API request with the network retries; raise for a non-zero errcode."""
+        params = dict(query or {}) if token is None else {"access_token": token}
+        url = self._base_url + path + ("?" + urllib.parse.urlencode(params) if params else "")
+        secrets = (self._secret, token or "")
+        answer = self._send(method, url, path, body, secrets=secrets, idempotent=idempotent)
+        errcode = answer.get("errcode") or 0
+        try:
+            code = int(errcode)
+        except (TypeError, ValueError):
+            raise APIUnavailable(
+                f"{path} answered with errcode {errcode!r}, not a number"
+            ) from None
+        if code:
+            errmsg = redact(str(answer.get("errmsg", "")), *secrets)
+            raise APIError(code, errmsg, path=path)
         return answer
 
-    # -- customer-service messages (客服消息) ----------------------------------------------
+    def _send(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        body: Mapping[str, Any] | None,
+        *,
+        secrets: tuple[str, ...],
+        idempotent: bool,
+    ) -> dict[str, Any]:
+        attempts = self._retries + 1
+        for attempt in range(1, attempts + 1):
+            logger.debug("%s %s", method, redact(url, *secrets))
+            try:
+                return self._transport(method, url, body)
+            except (OSError, ValueError) as e:  # URLError and timeouts are OSErrors
+                reason = redact(f"{type(e).__name__}: {e}", *secrets)
+                safe = idempotent or isinstance(e, RequestNotSent | ConnectionRefusedError)
+                if not safe or attempt == attempts:
+                    why = "" if safe else "; not repeated, as it may have reached WeChat"
+                    raise APIUnavailable(
+                        f"{method} {path}: no usable answer after {attempt} attempt(s)"
+                        f" ({reason}){why}"
+                    ) from None  # the cause's attributes may hold the URL and its token
+                logger.warning("%s %s failed (%s); retrying", method, path, reason)
+                time.sleep(self._backoff * 2 ** (attempt - 1))
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    # -- customer-service messages (客服消息), PROTOCOL.md §7 ---------------------------------
 
     def send_custom(self, openid: str, msgtype: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-        """Send one customer-service message; the others below are shorthands for it."""
+        """Send ``{"touser": openid, "msgtype": msgtype, msgtype: payload}``; every ``send_*``
+        below goes through here. Not retried after an ambiguous network failure, so a user
+        never receives a message twice.
+
+        :raises APIError: e.g. 45015 (the window after the user's message has passed), 45047
+            (too many messages in the window), 40003 (not a user of this account).
+        :raises APIUnavailable: no usable answer.
+        """
         body = {"touser": openid, "msgtype": msgtype, msgtype: dict(payload)}
-        return self.call("POST", "/cgi-bin/message/custom/send", body)
+        return self.call("POST", "/cgi-bin/message/custom/send", body, idempotent=False)
 
     def send_text(self, openid: str, content: str) -> dict[str, Any]:
         return self.send_custom(openid, "text", {"content": content})
@@ -268,24 +265,24 @@ class WeChatAPI:
     def send_music(
         self,
         openid: str,
-        *,
-        title: str,
-        description: str,
-        music_url: str,
-        hq_music_url: str,
+        musicurl: str,
+        hqmusicurl: str,
         thumb_media_id: str,
+        title: str = "",
+        description: str = "",
     ) -> dict[str, Any]:
+        """Parameters are named after the JSON fields (``musicurl``, ``hqmusicurl``)."""
         music = {
             "title": title,
             "description": description,
-            "musicurl": music_url,
-            "hqmusicurl": hq_music_url,
+            "musicurl": musicurl,
+            "hqmusicurl": hqmusicurl,
             "thumb_media_id": thumb_media_id,
         }
         return self.send_custom(openid, "music", music)
 
     def send_news(self, openid: str, articles: Sequence[Mapping[str, str]]) -> dict[str, Any]:
-        """``articles``: dicts with title, description, url and picurl (WeChat shows one)."""
+        """``articles``: mappings with title, description, url and picurl; WeChat shows one."""
         return self.send_custom(openid, "news", {"articles": [dict(a) for a in articles]})
 
     def send_mpnews(self, openid: str, media_id: str) -> dict[str, Any]:
@@ -298,8 +295,8 @@ class WeChatAPI:
         options: Sequence[tuple[str, str]],
         tail_content: str = "",
     ) -> dict[str, Any]:
-        """A message with tappable options ``(id, content)``; a tap arrives as a text message
-        whose ``bizmsgmenuid`` is the option's id."""
+        """Tappable ``(id, content)`` options; a tap comes back as a text message whose
+        ``bizmsgmenuid`` is the option's id."""
         menu = {
             "head_content": head_content,
             "list": [{"id": option_id, "content": content} for option_id, content in options],
@@ -307,28 +304,26 @@ class WeChatAPI:
         }
         return self.send_custom(openid, "msgmenu", menu)
 
+    def send_wxcard(self, openid: str, card_id: str) -> dict[str, Any]:
+        return self.send_custom(openid, "wxcard", {"card_id": card_id})
+
     def send_miniprogrampage(
-        self,
-        openid: str,
-        title: str,
-        pagepath: str,
-        thumb_media_id: str,
-        appid: str | None = None,
+        self, openid: str, title: str, pagepath: str, thumb_media_id: str, appid: str | None = None
     ) -> dict[str, Any]:
-        """A Mini Program card; an Official Account names the Mini Program's ``appid``."""
-        page = {"title": title, "pagepath": pagepath, "thumb_media_id": thumb_media_id}
-        if appid is not None:
-            page["appid"] = appid
+        """A Mini Program card. An Official Account names the Mini Program's ``appid``; a Mini
+        Program sending its own page leaves it out."""
+        page = {"title": title} | ({} if appid is None else {"appid": appid})
+        page.update(pagepath=pagepath, thumb_media_id=thumb_media_id)
         return self.send_custom(openid, "miniprogrampage", page)
 
     def send_link(
         self, openid: str, title: str, description: str, url: str, thumb_url: str
     ) -> dict[str, Any]:
-        """A link card (Mini Program customer service)."""
+        """A link card: Mini Program customer service only."""
         link = {"title": title, "description": description, "url": url, "thumb_url": thumb_url}
         return self.send_custom(openid, "link", link)
 
     def typing(self, openid: str, on: bool = True) -> dict[str, Any]:
-        """Show (or stop showing) "typing…" to the user while a slow reply is prepared."""
+        """Show "typing…" to the user while a slow reply is prepared, or stop showing it."""
         body = {"touser": openid, "command": "Typing" if on else "CancelTyping"}
-        return self.call("POST", "/cgi-bin/message/custom/typing", body)
+        return self.call("POST", "/cgi-bin/message/custom/typing", body, idempotent=True)
