@@ -135,7 +135,7 @@ def _build(env: Mapping[str, str]) -> Settings:
     if not token:
         raise ConfigError(
             "WX_TOKEN is not set. Put the console's Token in .env (see .env.example),"
-            " or run `flask --app wsgi wx keygen` for a new one."
+            " or run `python -m app keygen` for a new one."
         )
     if not _TOKEN.fullmatch(token):
         raise ConfigError(
@@ -154,7 +154,7 @@ def _build(env: Mapping[str, str]) -> Settings:
         if not _AES_KEY.fullmatch(aes_key):
             raise ConfigError(
                 f"WX_AES_KEY must be 43 letters and digits (got {len(aes_key)} characters)."
-                " Copy the EncodingAESKey from the console, or run `flask --app wsgi wx keygen`."
+                " Copy the EncodingAESKey from the console, or run `python -m app keygen`."
             )
         if not appid:
             raise ConfigError(

@@ -1,12 +1,43 @@
-"""``flask --app wsgi wx …`` (also ``python -m app …``): commands for the people who run it."""
+"""``python -m app …`` (also ``flask --app wsgi wx …``): commands for the people who run it.
+
+``keygen`` makes console values, ``check`` says what to paste and probes a running server,
+``simulate`` plays WeChat against any URL, ``info`` prints the console values at start-up.
+Commands read the settings themselves (environment over ``.env``), so ``keygen`` works before
+anything is configured and a bad setting is one clear line, not a traceback.
+"""
 
 from __future__ import annotations
 
-import click
-from flask import current_app
-from flask.cli import with_appcontext
+import json
+import secrets
+import string
+import sys
+from typing import Any
 
-from .service import WeChatService
+import click
+
+from config import AccountType, ConfigError, Settings, load_settings
+
+from .probe import probe
+from .simulator import SAMPLES, WECHAT_RETRY_INTERVAL, deliver, push_fields
+from .testing import PushBuilder
+from .wechat import codec
+from .wechat.codec import BodyFormat
+from .wechat.envelope import Mode
+
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as e:
+        click.echo(f"error: {e.message}", err=True)
+        sys.exit(2)
+
+
+def _local_url(settings: Settings, port: int = 8000) -> str:
+    return f"http://127.0.0.1:{port}{settings.path}"
 
 
 @click.group(help="Commands for the WeChat push service.")
@@ -14,21 +45,157 @@ def wx() -> None:
     """Group the service's commands under ``wx``, next to Flask's own."""
 
 
-@wx.command("info")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Where the server listens.")
-@click.option("--port", default=8000, show_default=True, help="Port the server listens on.")
-@with_appcontext
-def info(host: str, port: int) -> None:
-    """Print what to paste into the console's server configuration (服务器配置)."""
-    service: WeChatService = current_app.extensions["wechat"]
-    settings = service.settings
+@wx.command("keygen")
+def keygen() -> None:
+    """Make a fresh Token and EncodingAESKey in the console's formats."""
+    token = "".join(secrets.choice(_ALPHABET) for _ in range(32))
+    aes_key = "".join(secrets.choice(_ALPHABET) for _ in range(43))
+    click.echo(f"Token           {token}")
+    click.echo(f"EncodingAESKey  {aes_key}")
+    click.echo("\nFor .env (paste the same values into the console):")
+    click.echo(f"WX_TOKEN={token}\nWX_AES_KEY={aes_key}")
+
+
+def _console_values(settings: Settings) -> None:
     mode = "安全模式 safe (or 兼容模式 compatible)" if settings.aes_key else "明文模式 plaintext"
-    click.echo(
-        f"Serving {settings.account_type.value} account on http://{host}:{port}{settings.path}"
-    )
+    miniprogram = settings.account_type is AccountType.MINIPROGRAM
     click.echo("Console → 开发 → 基本配置 → 服务器配置 (Mini Program: 开发管理 → 消息推送):")
     click.echo(f"  URL             https://<your domain>{settings.path}   (ports 80/443 only)")
     click.echo(f"  Token           {settings.token}")
     click.echo(f"  EncodingAESKey  {settings.aes_key or '(none: plaintext mode only)'}")
     click.echo(f"  Mode            {mode}")
+    if miniprogram:
+        click.echo("  Data format     XML or JSON (the service reads both)")
     click.echo(f"  Handlers        {settings.handlers or 'demo echo handlers (set WX_HANDLERS)'}")
+
+
+@wx.command("info")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Where the server listens.")
+@click.option("--port", default=8000, show_default=True, help="Port the server listens on.")
+def info(host: str, port: int) -> None:
+    """Print what to paste into the console's server configuration (服务器配置)."""
+    settings = _settings()
+    where = f"http://{host}:{port}{settings.path}"
+    click.echo(f"Serving the {settings.account_type.value} account on {where}")
+    _console_values(settings)
+
+
+@wx.command("check")
+@click.option("--url", help="A running server to probe; default http://127.0.0.1:8000 + WX_PATH.")
+@click.option("--clock-offset", default=0.0, hidden=True, help="Seconds added when signing.")
+def check(url: str | None, clock_offset: float) -> None:
+    """Validate the settings, print the console values, probe a server with a handshake."""
+    settings = _settings()
+    target = url or _local_url(settings)
+    click.echo(f"Settings are valid ({settings.account_type.value} account).")
+    _console_values(settings)
+    click.echo(f"\nProbing {target} with the console's handshake…")
+    failed = False
+    for finding in probe(target, settings.token, clock_offset=clock_offset):
+        if finding.ok:
+            click.echo(f"  ok    {finding.symptom}")
+            continue
+        failed = True
+        click.echo(f"  FAIL  {finding.symptom}")
+        click.echo(f"        cause: {finding.cause}")
+        click.echo(f"        fix:   {finding.fix}")
+    sys.exit(1 if failed else 0)
+
+
+@wx.command("simulate")
+@click.option("--url", help="Callback URL; default http://127.0.0.1:8000 + WX_PATH.")
+@click.option(
+    "--type",
+    "kind",
+    default="text",
+    show_default=True,
+    type=click.Choice(sorted(SAMPLES, key=str.lower)),
+    help="MsgType, or an event name for events.",
+)
+@click.option("--content", help="Text of a text message.")
+@click.option("--key", help="EventKey of an event (menu key, qrscene_<scene>, ...).")
+@click.option("--field", "extra", multiple=True, metavar="NAME=VALUE", help="Set any field.")
+@click.option("--file", "body_file", type=click.File("rb"), help="Send a saved XML/JSON body.")
+@click.option(
+    "--mode", type=click.Choice([m.value for m in Mode]), help="Default: safe with a key."
+)
+@click.option("--format", "body_format", type=click.Choice(["xml", "json"]), default="xml")
+@click.option("--from", "from_user", default="oSimulatedUser000000000000000", show_default=True)
+@click.option("--retries", default=2, show_default=True, help="Retries when no answer comes.")
+@click.option("--interval", default=WECHAT_RETRY_INTERVAL, show_default=True, help="Seconds.")
+@click.option("--repeat", is_flag=True, help="Send every retry even after an answer.")
+@click.option("--show-request", is_flag=True, help="Print the query and body sent.")
+def simulate(
+    url: str | None,
+    kind: str,
+    content: str | None,
+    key: str | None,
+    extra: tuple[str, ...],
+    body_file: Any,
+    mode: str | None,
+    body_format: str,
+    from_user: str,
+    retries: int,
+    interval: float,
+    repeat: bool,
+    show_request: bool,
+) -> None:
+    """Send a push the way WeChat does and print the verified, decrypted answer."""
+    settings = _settings()
+    builder = PushBuilder(
+        settings,
+        mode=Mode(mode) if mode else None,
+        body_format=BodyFormat(body_format),
+        user=from_user,
+    )
+    overrides: dict[str, Any] = dict(_pair(item) for item in extra)
+    if content is not None:
+        overrides["Content"] = content
+    if key is not None:
+        overrides["EventKey"] = key
+    if body_file is not None:
+        saved = body_file.read()
+        fields = {**codec.parse(saved, codec.detect_format(saved)), **overrides}
+    else:
+        fields = builder.complete(push_fields(kind, overrides))
+    target = url or _local_url(settings)
+    click.echo(f"{builder.mode.value} {body_format} push to {target}: {_summary(fields)}")
+    if show_request:
+        query, body = builder.build(fields)
+        click.echo(f"  query: {json.dumps(query)}\n  body:  {body.decode('utf-8', 'replace')}")
+    try:
+        attempts = deliver(
+            builder, target, fields, retries=retries, interval=interval, repeat=repeat
+        )
+    except OSError as e:
+        click.echo(f"cannot connect to {target} ({e}); start the server with `make run`", err=True)
+        sys.exit(1)
+    answered = False
+    for attempt in attempts:
+        result = attempt.result
+        head = f"attempt {attempt.number}: {attempt.seconds:.2f} s"
+        if result is None or result.lapsed:
+            click.echo(f"{head}: no answer (lapsed: WeChat would retry)")
+        elif result.status != 200:
+            click.echo(f"{head}: HTTP {result.status}: {result.body.decode('utf-8', 'replace')}")
+        elif result.reply is None:
+            answered = True
+            click.echo(f"{head}: 200 success (nothing shown to the user)")
+        else:
+            answered = True
+            click.echo(f"{head}: 200 {result.reply!r}")
+            click.echo(result.plaintext.decode("utf-8", "replace"))
+    sys.exit(0 if answered else 1)
+
+
+def _pair(item: str) -> tuple[str, str]:
+    name, separator, value = item.partition("=")
+    if not separator or not name:
+        raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--field")
+    return name, value
+
+
+def _summary(fields: dict[str, Any]) -> str:
+    kind = fields.get("Event") or fields.get("MsgType")
+    detail = fields.get("Content") or fields.get("EventKey") or fields.get("MediaId") or ""
+    return f"{kind} {detail!r}" if detail else str(kind)

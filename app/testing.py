@@ -48,6 +48,8 @@ class PushResult:
     fields: Fields | None
     #: The typed reply; None for "success" or empty.
     reply: Reply | None
+    #: The reply as the account wrote it: the body itself, or the decrypted envelope.
+    plaintext: bytes = b""
 
     @property
     def success(self) -> bool:
@@ -129,11 +131,12 @@ class PushBuilder:
         if status != 200 or body in (b"", b"success"):
             return PushResult(status, body, None, None)
         fields = codec.parse(body, codec.detect_format(body))
-        if "Encrypt" in fields:
-            fields = self._open_envelope(fields)
-        return PushResult(status, body, fields, parse_reply(fields))
+        plaintext = self._open_envelope(fields) if "Encrypt" in fields else body
+        if plaintext is not body:
+            fields = codec.parse(plaintext, codec.detect_format(plaintext))
+        return PushResult(status, body, fields, parse_reply(fields), plaintext)
 
-    def _open_envelope(self, envelope: Fields) -> Fields:
+    def _open_envelope(self, envelope: Fields) -> bytes:
         if self._crypto is None:
             raise ValueError("an encrypted reply needs WX_AES_KEY to read")
         encrypted = str(envelope["Encrypt"])
@@ -145,8 +148,7 @@ class PushBuilder:
             encrypted,
             what="MsgSignature",
         )
-        message = self._crypto.decrypt(encrypted)
-        return codec.parse(message, codec.detect_format(message))
+        return self._crypto.decrypt(encrypted)
 
 
 class WeChatClient(PushBuilder):

@@ -1,0 +1,169 @@
+"""The command line as a newcomer runs it: a subprocess against a real gunicorn on loopback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.simulator import SAMPLES, push_fields
+from app.testing import PushBuilder
+from app.wechat import codec
+from app.wechat.messages import UnknownEvent, UnknownMessage, parse_message
+from config import load_settings
+from tests.conftest import AES_KEY, APPID, TOKEN
+from tests.servers import ROOT, free_port, gunicorn
+
+ACCOUNT = {"WX_TOKEN": TOKEN, "WX_APPID": APPID, "WX_AES_KEY": AES_KEY}
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    environ = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "WX_DOTENV": "/nonexistent/.env",
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The demo echo account, as `make run` serves it."""
+    tmp = tmp_path_factory.mktemp("demo")
+    env = {**ACCOUNT, "WX_STORE_URL": f"sqlite:///{tmp}/ledger.db"}
+    with gunicorn(env, workers=1, log=tmp / "gunicorn.log") as url:
+        yield url + "/wx"
+
+
+@pytest.fixture(scope="module")
+def handlers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """tests/service_handlers.py behind a 1-second deadline; yields the URL and the calls log."""
+    tmp = tmp_path_factory.mktemp("handlers")
+    env = {
+        **ACCOUNT,
+        "WX_HANDLERS": "tests.service_handlers",
+        "WX_DEADLINE": "1",
+        "WX_STORE_URL": f"sqlite:///{tmp}/ledger.db",
+        "WX_TEST_CALLS": str(tmp / "calls.log"),
+    }
+    with gunicorn(env, workers=2, log=tmp / "gunicorn.log") as url:
+        yield url + "/wx", tmp / "calls.log"
+
+
+def test_keygen_needs_no_settings_and_makes_valid_ones() -> None:
+    result = run_cli("keygen", env={})
+    assert result.returncode == 0, result.stderr
+    values = dict(
+        line.split("=", 1) for line in result.stdout.splitlines() if line.startswith("WX_")
+    )
+    assert len(values["WX_TOKEN"]) == 32
+    assert len(values["WX_AES_KEY"]) == 43
+    load_settings({**values, "WX_APPID": APPID}, dotenv=False)
+
+
+def test_newcomer_path_encrypted_echo(demo: str) -> None:
+    result = run_cli("simulate", "--url", demo, "--content", "你好", env=ACCOUNT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "safe xml push" in result.stdout
+    assert "200 TextReply(content='你好')" in result.stdout
+    assert "<Content><![CDATA[你好]]></Content>" in result.stdout
+
+
+@pytest.mark.parametrize("mode", ["plaintext", "compatible", "safe"])
+def test_simulate_every_mode(demo: str, mode: str) -> None:
+    result = run_cli("simulate", "--url", demo, "--type", "image", "--mode", mode, env=ACCOUNT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ImageReply(media_id='MEDIA_IMG')" in result.stdout
+
+
+def test_simulate_json_and_events(demo: str) -> None:
+    json_push = run_cli("simulate", "--url", demo, "--format", "json", env=ACCOUNT)
+    assert "200 success" in json_push.stdout
+    follow = run_cli("simulate", "--url", demo, "--type", "subscribe", env=ACCOUNT)
+    assert "WX_HANDLERS" in follow.stdout
+    click = run_cli("simulate", "--url", demo, "--type", "CLICK", "--key", "K1", env=ACCOUNT)
+    assert "200 success" in click.stdout
+
+
+def test_simulate_a_saved_body(demo: str, tmp_path: Path) -> None:
+    saved = tmp_path / "push.xml"
+    saved.write_text(
+        "<xml><ToUserName><![CDATA[gh_0123456789ab]]></ToUserName>"
+        "<FromUserName><![CDATA[oSaved]]></FromUserName><CreateTime>1</CreateTime>"
+        "<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[from a file]]></Content>"
+        f"<MsgId>{free_port()}000</MsgId></xml>"
+    )
+    result = run_cli("simulate", "--url", demo, "--file", str(saved), env=ACCOUNT)
+    assert "TextReply(content='from a file')" in result.stdout
+
+
+def test_repeated_push_runs_the_handler_once(handlers: tuple[str, Path]) -> None:
+    url, calls = handlers
+    args = ("simulate", "--url", url, "--from", "oRepeatCli", "--content", "once")
+    result = run_cli(*args, "--repeat", "--retries", "2", env=ACCOUNT)
+    assert result.stdout.count("TextReply(content='echo: once')") == 3
+    assert sum("oRepeatCli" in line for line in calls.read_text().splitlines()) == 1
+
+
+def test_a_lapsed_attempt_is_retried_like_wechat(handlers: tuple[str, Path]) -> None:
+    url, _ = handlers
+    args = ("simulate", "--url", url, "--content", "sleep 1.5", "--interval", "1.2")
+    result = run_cli(*args, env=ACCOUNT)
+    assert "attempt 1" in result.stdout
+    assert "no answer (lapsed: WeChat would retry)" in result.stdout
+    assert "TextReply(content='slept 1.5')" in result.stdout
+    assert result.returncode == 0
+
+
+def test_check_passes_against_a_good_server(demo: str) -> None:
+    result = run_cli("check", "--url", demo, env=ACCOUNT)
+    assert result.returncode == 0, result.stdout
+    assert f"Token           {TOKEN}" in result.stdout
+    assert "ok    handshake answered with the exact echostr" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"env": {"WX_TOKEN": "anotherToken99"}}, "the signature does not match"),
+        ({"path": "/wrong"}, "404 Not Found for /wrong"),
+        ({"args": ("--clock-offset", "900")}, "the timestamp is outside the server's window"),
+        ({"url": "http://127.0.0.1:1/wx"}, "cannot connect to http://127.0.0.1:1/wx"),
+    ],
+    ids=["wrong-token", "wrong-path", "clock-skew", "server-down"],
+)
+def test_check_diagnoses(demo: str, change: dict[str, object], says: str) -> None:
+    url = str(change.get("url", demo.removesuffix("/wx") + str(change.get("path", "/wx"))))
+    env = {**ACCOUNT, **change.get("env", {})}  # type: ignore[dict-item]
+    extra = tuple(change.get("args", ()))  # type: ignore[call-overload]
+    result = run_cli("check", "--url", url, *extra, env=env)
+    assert result.returncode == 1, result.stdout
+    assert says in result.stdout
+    assert "cause:" in result.stdout and "fix:" in result.stdout
+
+
+def test_check_names_a_malformed_aes_key() -> None:
+    result = run_cli("check", env={**ACCOUNT, "WX_AES_KEY": AES_KEY[:40]})
+    assert result.returncode == 2
+    assert "WX_AES_KEY must be 43 letters and digits (got 40 characters)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("kind", sorted(SAMPLES))
+def test_every_simulated_push_is_a_known_type(kind: str) -> None:
+    builder = PushBuilder(load_settings(ACCOUNT, dotenv=False))
+    fields = builder.complete(push_fields(kind, {}))
+    message = parse_message(codec.parse_xml(codec.render_xml(fields)))
+    assert not isinstance(message, (UnknownMessage, UnknownEvent))
