@@ -108,6 +108,8 @@ class Settings:
     log_format: str = "text"
     #: WX_LOG_CONTENT: put the user's OpenID and message text in push log lines (debugging).
     log_content: bool = False
+    #: WX_METRICS: serve Prometheus metrics at /metrics.
+    metrics: bool = True
 
 
 def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
@@ -198,6 +200,7 @@ def _build(env: Mapping[str, str]) -> Settings:
         ),
         log_format=_parse("WX_LOG_FORMAT", get, _log_format, "text"),
         log_content=_parse("WX_LOG_CONTENT", get, _bool, False),
+        metrics=_parse("WX_METRICS", get, _bool, True),
     )
 
 

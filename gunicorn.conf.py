@@ -7,6 +7,13 @@ worker that stopped responding altogether.
 """
 
 import os
+import tempfile
+
+#: Workers write their Prometheus samples here so /metrics can sum them (app/monitoring.py);
+#: a fresh directory per start, so counts of an earlier run never leak in.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="wx-push-metrics-"))
+
+from prometheus_client import multiprocess  # noqa: E402  (reads the directory set above)
 
 #: Listen on loopback only: nginx (deploy/nginx.conf) terminates TLS on 443 in front.
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
@@ -39,3 +46,8 @@ def worker_exit(server, worker):  # type: ignore[no-untyped-def]
     service = getattr(worker.wsgi, "extensions", {}).get("wechat")
     if service is not None:
         service.close()
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    """Fold a finished worker's live gauges out of /metrics (counters stay summed)."""
+    multiprocess.mark_process_dead(worker.pid)

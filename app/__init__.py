@@ -19,7 +19,7 @@ from flask import Flask
 
 from config import AccountType, Settings, load_settings
 
-from . import demo, logs
+from . import demo, logs, monitoring
 from .cli import wx
 from .client import WeChatAPI
 from .delivery import Delivery
@@ -91,5 +91,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         ),
     )
     app.register_blueprint(bp, url_prefix=settings.path)
+    monitoring.init_app(app, metrics=settings.metrics)
     app.cli.add_command(wx)
     return app

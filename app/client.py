@@ -23,6 +23,7 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from . import metrics
 from .api_errors import TOKEN_ERRORS as TOKEN_ERRORS
 from .api_errors import APIError as APIError
 from .api_errors import APIUnavailable as APIUnavailable
@@ -136,6 +137,7 @@ class WeChatAPI:
         if expires_in <= 0:
             raise APIUnavailable(f"{path} answered with expires_in {expires_in!r}")
         forced = " (forced)" if force else ""
+        metrics.TOKEN_REFRESHES.inc()
         logger.info("access_token of %s fetched from %s%s", self.appid, path, forced)
         return token, float(expires_in)
 

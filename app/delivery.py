@@ -14,6 +14,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from . import metrics
 from .store import Store
 
 logger = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ class Delivery:
             return
         message = to_custom_message(reply, miniprogram=self._miniprogram)
         if message is None:
+            metrics.LATE_DELIVERIES.labels("dropped").inc()
             logger.error(
                 "late %s reply to %s dropped: the customer-service API has no such message",
                 reply.get("MsgType"),
@@ -113,6 +115,7 @@ class Delivery:
         except Exception as e:  # runs on a pool thread: report every failure, never raise
             logger.error("late %s reply to %s not delivered: %s", msg_type, openid, e)
             return
+        metrics.LATE_DELIVERIES.labels("customer_service").inc()
         logger.info("late %s reply delivered to %s by the customer-service API", msg_type, openid)
 
     def typing(self, openid: str) -> None:
@@ -126,6 +129,7 @@ class Delivery:
 
     def _keep(self, openid: str, reply: Fields) -> None:
         if self._miniprogram:
+            metrics.LATE_DELIVERIES.labels("dropped").inc()
             logger.error(
                 "late %s reply to %s dropped: a Mini Program needs WX_APPSECRET to send it",
                 reply.get("MsgType"),
@@ -137,6 +141,7 @@ class Delivery:
             kept = self._load(key)
             kept.append(reply)
             self._store.set(key, json.dumps(kept).encode(), PENDING_TTL)
+        metrics.LATE_DELIVERIES.labels("next_message").inc()
         logger.warning(
             "late %s reply to %s kept for the user's next message (set WX_APPSECRET to send"
             " it at once)",

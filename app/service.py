@@ -29,6 +29,7 @@ from typing import Any
 
 from config import AccountType, Settings, SlowStrategy
 
+from . import metrics
 from .delivery import Delivery
 from .ledger import SUCCESS, Answer, Ledger, Result
 from .router import Router
@@ -104,6 +105,7 @@ class WeChatService:
             except FutureTimeout:
                 pass
         else:
+            metrics.DEDUP_HITS.inc()
             earlier = self.ledger.answer(key)
             if earlier is not None:
                 logger.info("retry %d of %s answered from the ledger", attempt, key)
@@ -117,6 +119,7 @@ class WeChatService:
     def _at_deadline(
         self, push: Push, message: Message, key: str, attempt: int, deadline: float
     ) -> Answer | None:
+        metrics.DEADLINE_MISSES.inc()
         strategy = self.settings.slow_strategy
         if attempt == 1 and strategy is not SlowStrategy.OFF:
             self.pool.submit(lambda: self.delivery.typing(message.from_user_name))
@@ -188,7 +191,9 @@ class WeChatService:
         if route is None:
             return None
         try:
-            return make_reply(route(), message)
+            with metrics.HANDLER_SECONDS.time():
+                value = route()
+            return make_reply(value, message)
         except Exception:
             logger.exception(
                 "handler %s failed on %s %s",

@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from . import metrics
 from .ledger import SUCCESS, Answer
 from .service import WeChatService
 from .wechat.envelope import open_push, verify_handshake
@@ -86,6 +87,7 @@ def _log_push(message: Message, answer: Answer | None, started: float) -> None:
     if _service().settings.log_content:
         fields["user"] = message.from_user_name
         fields["content"] = getattr(message, "content", "")
+    metrics.PUSHES.labels(msg_type, outcome).inc()
     logger.info(
         "push %s %s %s -> %s in %.1f ms",
         message.to_user_name,
@@ -145,6 +147,7 @@ def internal_error(error: Exception) -> ResponseReturnValue:
 @bp.errorhandler(WeChatError)
 def refuse(error: WeChatError) -> tuple[str, int]:
     """Answer a refused request with its status and say why in one log line."""
+    metrics.REFUSED.labels(type(error).__name__).inc()
     logger.warning(
         "refused %s %s from %s: %s %s (%s)",
         request.method,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,11 @@ def test_secret_values_are_not_echoed() -> None:
     with pytest.raises(ConfigError) as info:
         load(WX_AES_KEY="x" * 42 + "!", WX_APPID=APPID)
     assert "x" * 10 not in info.value.message
+
+
+def test_env_example_documents_every_setting_and_loads() -> None:
+    root = Path(__file__).resolve().parent.parent
+    read = set(re.findall(r'"(WX_[A-Z_]+)"', (root / "config.py").read_text())) - {"WX_DOTENV"}
+    documented = set(re.findall(r"^(WX_[A-Z_]+)=", (root / ".env.example").read_text(), re.M))
+    assert read == documented
+    load_settings({"WX_DOTENV": str(root / ".env.example")})

@@ -1,0 +1,99 @@
+"""/healthz and /metrics through HTTP, in one process and summed over gunicorn workers."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.testing import WeChatClient
+from config import Settings
+from tests.conftest import AES_KEY, APPID, TOKEN
+from tests.servers import gunicorn, request
+
+
+def sample(client: FlaskClient, name: str, **labels: str) -> float:
+    """The value of one series on /metrics (0 when absent)."""
+    text = client.get("/metrics").get_data(as_text=True)
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    pattern = (
+        rf"^{name}(?:\{{{re.escape(wanted)}\}})? ([0-9.e+]+)$" if wanted else rf"^{name} (\S+)$"
+    )
+    found = re.search(pattern, text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_healthz_ok(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert (response.status_code, response.json) == (200, {"status": "ok", "store": "ok"})
+
+
+def test_healthz_degraded_when_the_shared_store_is_down(settings: Settings) -> None:
+    app = create_app(dataclasses.replace(settings, store_url="redis://127.0.0.1:1/0"))
+    response = app.test_client().get("/healthz")
+    app.extensions["wechat"].close()
+    assert response.status_code == 503
+    assert response.json is not None
+    assert response.json["status"] == "degraded"
+    assert "127.0.0.1:1" in response.json["store"]
+
+
+def test_push_refusal_and_dedup_counters_move(app: Flask, client: FlaskClient) -> None:
+    wechat = WeChatClient(app)
+    before = {
+        "reply": sample(client, "wx_pushes_total", type="text", outcome="reply"),
+        "refused": sample(client, "wx_refused_total", reason="MissingParameter"),
+        "dedup": sample(client, "wx_dedup_hits_total"),
+        "handler": sample(client, "wx_handler_seconds_count"),
+    }
+    wechat.text("hi")
+    wechat.send({"MsgType": "text", "Content": "twice"}, attempts=2)
+    client.post("/wx", data=b"<xml/>")
+    assert sample(client, "wx_pushes_total", type="text", outcome="reply") == before["reply"] + 3
+    assert sample(client, "wx_refused_total", reason="MissingParameter") == before["refused"] + 1
+    assert sample(client, "wx_dedup_hits_total") == before["dedup"] + 1
+    assert sample(client, "wx_handler_seconds_count") == before["handler"] + 2
+
+
+def test_deadline_misses_are_counted(settings: Settings) -> None:
+    app = create_app(dataclasses.replace(settings, handlers="tests.service_handlers"))
+    client = app.test_client()
+    before = sample(client, "wx_deadline_misses_total")
+    assert WeChatClient(app).text("sleep 1.3").lapsed
+    assert sample(client, "wx_deadline_misses_total") == before + 1
+    app.extensions["wechat"].close()
+
+
+def test_metrics_can_be_turned_off(settings: Settings) -> None:
+    app = create_app(dataclasses.replace(settings, metrics=False))
+    assert app.test_client().get("/metrics").status_code == 404
+    assert app.test_client().get("/healthz").status_code == 200
+    app.extensions["wechat"].close()
+
+
+def test_workers_metrics_are_summed(tmp_path: Path) -> None:
+    env = {
+        "WX_TOKEN": TOKEN,
+        "WX_APPID": APPID,
+        "WX_AES_KEY": AES_KEY,
+        "WX_STORE_URL": f"sqlite:///{tmp_path}/ledger.db",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    (tmp_path / "metrics").mkdir()
+    wechat = WeChatClient(create_app(Settings(token=TOKEN, appid=APPID, aes_key=AES_KEY)))
+    with gunicorn(env, workers=3, log=tmp_path / "gunicorn.log") as url:
+        for n in range(30):
+            query, body = wechat.build(wechat.complete({"MsgType": "text", "Content": f"m{n}"}))
+            assert request("POST", url + "/wx", query, body)[0] == 200
+        time.sleep(0.2)
+        totals = set()
+        for _ in range(6):  # whichever worker answers, the sum is the same
+            text = request("GET", url + "/metrics")[1].decode()
+            found = re.search(r'^wx_pushes_total\{outcome="reply",type="text"\} (\S+)$', text, re.M)
+            totals.add(float(found.group(1)) if found else 0.0)
+    assert totals == {30.0}
