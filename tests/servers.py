@@ -29,7 +29,8 @@ def free_port() -> int:
         return port
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Wait until something listens on ``port``; fail early if ``process`` exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -71,7 +72,7 @@ def gunicorn(
     output = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=output, stderr=output)
     try:
-        _wait_for_port(port, process, timeout=20)
+        wait_for_port(port, process, timeout=20)
         url = f"http://127.0.0.1:{port}"
         # The master listens before a worker has booted: wait until one answers.
         while request("GET", url + "/", timeout=20)[0] == NO_ANSWER:
@@ -139,7 +140,7 @@ def private_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for_port(port, process, timeout=10)
+        wait_for_port(port, process, timeout=10)
         yield f"redis://127.0.0.1:{port}/0", process
     finally:
         if process.poll() is None:

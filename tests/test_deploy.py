@@ -1,0 +1,125 @@
+"""The deploy kit: nginx in front of gunicorn passes pushes and turns a lapse into no answer."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.testing import PushBuilder
+from app.wechat.replies import TextReply
+from config import load_settings
+from tests.conftest import AES_KEY, APPID, TOKEN
+from tests.servers import NO_ANSWER, ROOT, free_port, gunicorn, request, wait_for_port
+
+DEPLOY = ROOT / "deploy"
+needs_nginx = pytest.mark.skipif(
+    shutil.which("nginx") is None or shutil.which("openssl") is None,
+    reason="nginx or openssl is not installed (apt-get install nginx openssl)",
+)
+
+
+def _nginx_conf(tmp: Path, http_port: int, https_port: int) -> Path:
+    """deploy/nginx.conf with loopback ports, a throwaway certificate and a private prefix."""
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(tmp / "key.pem"), "-out", str(tmp / "cert.pem")]
+        + ["-subj", "/CN=wx.example.com"],
+        check=True,
+        capture_output=True,
+    )
+    site = (DEPLOY / "nginx.conf").read_text()
+    site = site.replace("/etc/ssl/wx.example.com/fullchain.pem", str(tmp / "cert.pem"))
+    site = site.replace("/etc/ssl/wx.example.com/privkey.pem", str(tmp / "key.pem"))
+    site = site.replace("/etc/nginx/wx-push-proxy.conf", str(DEPLOY / "wx-push-proxy.conf"))
+    site = site.replace("listen 80;", f"listen 127.0.0.1:{http_port};")
+    site = site.replace("listen [::]:80;", "")
+    site = site.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;")
+    site = site.replace("listen [::]:443 ssl http2;", "")
+    (tmp / "site.conf").write_text(site)
+    temp_paths = "\n".join(
+        f"  {kind}_temp_path {tmp};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    main = tmp / "nginx.conf"
+    main.write_text(
+        f"pid {tmp}/nginx.pid;\nerror_log {tmp}/error.log;\ndaemon off;\nevents {{}}\n"
+        f"http {{\n  access_log off;\n{temp_paths}\n  include {tmp}/site.conf;\n}}\n"
+    )
+    return main
+
+
+@needs_nginx
+def test_nginx_config_is_valid(tmp_path: Path) -> None:
+    main = _nginx_conf(tmp_path, free_port(), free_port())
+    result = subprocess.run(
+        ["nginx", "-t", "-p", str(tmp_path), "-c", str(main)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture
+def behind_nginx(tmp_path: Path) -> Iterator[tuple[str, PushBuilder]]:
+    env = {
+        "WX_TOKEN": TOKEN,
+        "WX_APPID": APPID,
+        "WX_AES_KEY": AES_KEY,
+        "WX_HANDLERS": "tests.service_handlers",
+        "WX_DEADLINE": "1",
+        "WX_STORE_URL": f"sqlite:///{tmp_path}/ledger.db",
+    }
+    http_port = free_port()
+    main = _nginx_conf(tmp_path, http_port, free_port())
+    with gunicorn(env, workers=1) as upstream:
+        site = (tmp_path / "site.conf").read_text()
+        (tmp_path / "site.conf").write_text(
+            site.replace("server 127.0.0.1:8000;", f"server {upstream.removeprefix('http://')};")
+        )
+        nginx = subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", str(main)])
+        try:
+            url = f"http://127.0.0.1:{http_port}"
+            wait_for_port(http_port, nginx, timeout=10)
+            yield url, PushBuilder(load_settings(env, dotenv=False))
+        finally:
+            nginx.terminate()
+            nginx.wait(timeout=10)
+
+
+@needs_nginx
+def test_pushes_pass_and_a_lapse_reaches_wechat_as_no_answer(
+    behind_nginx: tuple[str, PushBuilder],
+) -> None:
+    url, wechat = behind_nginx
+    query, body = wechat.build(wechat.complete({"MsgType": "text", "Content": "through nginx"}))
+    assert wechat.read(*request("POST", url + "/wx", query, body)).reply == TextReply(
+        "echo: through nginx"
+    )
+    slow_query, slow_body = wechat.build(
+        wechat.complete({"MsgType": "text", "Content": "sleep 1.5"})
+    )
+    assert request("POST", url + "/wx", slow_query, slow_body) == (NO_ANSWER, b"")
+    retry = wechat.read(*request("POST", url + "/wx", slow_query, slow_body))
+    assert retry.reply == TextReply("slept 1.5")
+    assert request("GET", url + "/elsewhere")[0] == 301
+
+
+def test_systemd_unit_runs_gunicorn_from_the_virtualenv() -> None:
+    unit = (DEPLOY / "wx-push.service").read_text()
+    for line in (
+        "ExecStart=/srv/wx-push/.venv/bin/gunicorn -c gunicorn.conf.py wsgi:app",
+        "EnvironmentFile=/srv/wx-push/.env",
+        "WorkingDirectory=/srv/wx-push",
+        "Restart=on-failure",
+        "NoNewPrivileges=true",
+    ):
+        assert line in unit
+    if shutil.which("systemd-analyze"):
+        result = subprocess.run(
+            ["systemd-analyze", "verify", str(DEPLOY / "wx-push.service")],
+            capture_output=True,
+            text=True,
+        )
+        assert "Unknown key" not in result.stderr and "Unknown section" not in result.stderr
