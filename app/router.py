@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .wechat.messages import (
     ClickEvent,
@@ -33,6 +33,9 @@ from .wechat.messages import (
 Handler = Callable[..., object]
 _K = TypeVar("_K")
 _H = TypeVar("_H", bound=Callable[[Message], object])
+#: A handler of one event or message type, annotated with that type's class (``ScanEvent`` for
+#: ``SCAN``...): which class arrives depends on a string, so the checker cannot know it.
+_TypedH = TypeVar("_TypedH", bound=Callable[[Any], object])
 _TextH = TypeVar("_TextH", bound=Callable[[TextMessage], object])
 _ImageH = TypeVar("_ImageH", bound=Callable[[ImageMessage], object])
 _VoiceH = TypeVar("_VoiceH", bound=Callable[[VoiceMessage], object])
@@ -173,10 +176,10 @@ class Router:
 
     # -- decorators: each registers through add_handler and returns the function unchanged --
 
-    def message(self, msg_type: str) -> Callable[[_H], _H]:
+    def message(self, msg_type: str) -> Callable[[_TypedH], _TypedH]:
         """Register a handler for a ``MsgType``, e.g. ``@router.message("shortvideo")``."""
 
-        def register(func: _H) -> _H:
+        def register(func: _TypedH) -> _TypedH:
             self.add_handler(func, msg_type=msg_type)
             return func
 
@@ -212,10 +215,10 @@ class Router:
         self.add_handler(func, msg_type="link")
         return func
 
-    def event(self, event: str, *, key: str | None = None) -> Callable[[_H], _H]:
+    def event(self, event: str, *, key: str | None = None) -> Callable[[_TypedH], _TypedH]:
         """Register a handler for an event, e.g. ``@router.event("CLICK", key="MENU_HELP")``."""
 
-        def register(func: _H) -> _H:
+        def register(func: _TypedH) -> _TypedH:
             self.add_handler(func, event=event, key=key)
             return func
 

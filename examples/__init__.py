@@ -1,0 +1,1 @@
+"""Handler modules to copy from; each one is served with WX_HANDLERS=examples.<name>."""
