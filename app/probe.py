@@ -7,12 +7,12 @@ The probe sends the same signed GET and turns each way it can fail into symptom,
 from __future__ import annotations
 
 import email.utils
-import http.client
 import secrets
 import time
 import urllib.parse
 from dataclasses import dataclass
 
+from .simulator import connect
 from .wechat.signature import sign
 
 #: WeChat gives up on the handshake after 5 seconds as it does on pushes.
@@ -47,14 +47,10 @@ def probe(url: str, token: str, *, clock_offset: float = 0.0) -> list[Finding]:
         "nonce": nonce,
         "echostr": echostr,
     }
-    parts = urllib.parse.urlsplit(url)
-    connection_class = (
-        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    )
-    connection = connection_class(parts.hostname or "127.0.0.1", parts.port, timeout=TIMEOUT)
+    connection, path = connect(url, TIMEOUT)
     started = time.monotonic()
     try:
-        connection.request("GET", (parts.path or "/") + "?" + urllib.parse.urlencode(query))
+        connection.request("GET", path + "?" + urllib.parse.urlencode(query))
         response = connection.getresponse()
         status, body = response.status, response.read(4096)
         date = response.getheader("Date")
@@ -65,7 +61,7 @@ def probe(url: str, token: str, *, clock_offset: float = 0.0) -> list[Finding]:
     finally:
         connection.close()
     took = time.monotonic() - started
-    findings.append(_answer_finding(status, body, echostr, parts.path))
+    findings.append(_answer_finding(status, body, echostr, path))
     findings.extend(_clock_findings(date, clock_offset))
     if took > TIMEOUT - 1:
         findings.append(Finding(False, f"the answer took {took:.1f} s", *_SLOW))

@@ -177,6 +177,16 @@ class Attempt:
     result: PushResult | None
 
 
+def connect(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:
+    """A fresh connection to ``url``'s host, as WeChat opens one per request, and its path."""
+    parts = urllib.parse.urlsplit(url)
+    connection_class = (
+        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    )
+    connection = connection_class(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
+    return connection, parts.path or "/"
+
+
 def send(
     builder: PushBuilder,
     url: str,
@@ -190,12 +200,8 @@ def send(
     :return: the answer read as WeChat would (None when there was none) and the seconds taken.
     :raises OSError: the server could not be reached at all.
     """
-    parts = urllib.parse.urlsplit(url)
-    target = (parts.path or "/") + "?" + urllib.parse.urlencode(query)
-    connection_class = (
-        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    )
-    connection = connection_class(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
+    connection, path = connect(url, timeout)
+    target = path + "?" + urllib.parse.urlencode(query)
     started = time.monotonic()
     try:
         connection.request("POST", target, body=body, headers={"Content-Type": "text/xml"})
