@@ -17,7 +17,7 @@ import hashlib
 
 from flask import Flask
 
-from config import AccountType, Settings, load_settings
+from config import Settings, load_settings
 
 from . import demo, logs, monitoring
 from .cli import wx
@@ -83,12 +83,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         store=store,
         ledger=Ledger(store, namespace=namespace, ttl=settings.ledger_ttl),
         pool=HandlerPool(settings.handler_threads),
-        delivery=Delivery(
-            store,
-            namespace=namespace,
-            api=api,
-            miniprogram=settings.account_type is AccountType.MINIPROGRAM,
-        ),
+        delivery=Delivery(store, namespace=namespace, api=api),
     )
     app.register_blueprint(bp, url_prefix=settings.path)
     monitoring.init_app(app, metrics=settings.metrics)

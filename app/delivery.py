@@ -87,20 +87,21 @@ def to_custom_message(reply: Fields, *, miniprogram: bool) -> tuple[str, dict[st
 class Delivery:
     """Sends late replies by the customer-service API, or keeps them for the next message."""
 
-    def __init__(
-        self, store: Store, *, namespace: str, api: CustomerService | None, miniprogram: bool
-    ) -> None:
+    def __init__(self, store: Store, *, namespace: str, api: CustomerService | None) -> None:
         self._store = store
         self._prefix = f"pending:{namespace}:"
         self._api = api
-        self._miniprogram = miniprogram
 
-    def send(self, openid: str, reply: Fields) -> None:
-        """Deliver ``reply`` to ``openid`` by the best way the account has; never raises."""
+    def send(self, openid: str, reply: Fields, *, miniprogram: bool) -> None:
+        """Deliver ``reply`` to ``openid`` by the best way the account has; never raises.
+
+        :param miniprogram: the push came from a Mini Program (by setting, or because it was
+            JSON), which narrows the message types and has no next-message fallback.
+        """
         if self._api is None:
-            self._keep(openid, reply)
+            self._keep(openid, reply, miniprogram)
             return
-        message = to_custom_message(reply, miniprogram=self._miniprogram)
+        message = to_custom_message(reply, miniprogram=miniprogram)
         if message is None:
             metrics.LATE_DELIVERIES.labels("dropped").inc()
             logger.error(
@@ -127,8 +128,8 @@ class Delivery:
         except Exception as e:  # runs on a pool thread: a hint to the user, never a failure
             logger.info("typing indicator for %s not shown: %s", openid, e)
 
-    def _keep(self, openid: str, reply: Fields) -> None:
-        if self._miniprogram:
+    def _keep(self, openid: str, reply: Fields, miniprogram: bool) -> None:
+        if miniprogram:
             metrics.LATE_DELIVERIES.labels("dropped").inc()
             logger.error(
                 "late %s reply to %s dropped: a Mini Program needs WX_APPSECRET to send it",

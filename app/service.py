@@ -168,17 +168,26 @@ class WeChatService:
         if fields is None or self.settings.slow_strategy is SlowStrategy.OFF:
             return
         if self.ledger.gave_up(key):
-            self._deliver_late(message, key, fields)
+            self._deliver_late(push, message, key, fields)
         elif time.monotonic() > deadline:
             # Attempt 1 lapsed: a retry should take this result; if none comes, deliver late.
             first_seen = deadline - self.settings.deadline
             wait = max(0.0, first_seen + RETRY_WINDOW - time.monotonic())
-            self.pool.later(wait, lambda: self._deliver_late(message, key, fields))
+            self.pool.later(wait, lambda: self._deliver_late(push, message, key, fields))
 
-    def _deliver_late(self, message: Message, key: str, fields: dict[str, Any]) -> None:
+    def _deliver_late(self, push: Push, message: Message, key: str, fields: dict[str, Any]) -> None:
         if self.ledger.take_delivery(key):
             self.ledger.record_answer(key, SUCCESS)
-            self.delivery.send(message.from_user_name, fields)
+            self.delivery.send(
+                message.from_user_name, fields, miniprogram=self._from_miniprogram(push)
+            )
+
+    def _from_miniprogram(self, push: Push) -> bool:
+        """JSON pushes come only from Mini Programs, whatever WX_ACCOUNT_TYPE says."""
+        return (
+            self.settings.account_type is AccountType.MINIPROGRAM
+            or push.body_format is BodyFormat.JSON
+        )
 
     def run_handler(self, message: Message) -> Reply | None:
         """Call the one matching handler and normalise its result; never raises.
@@ -215,13 +224,9 @@ class WeChatService:
             )
             return None
         fields = None if reply is None else self._fields(message, reply)
-        miniprogram = (
-            self.settings.account_type is AccountType.MINIPROGRAM
-            or push.body_format is BodyFormat.JSON
-        )
-        if miniprogram:
+        if self._from_miniprogram(push):
             if fields is not None and not isinstance(reply, TransferCustomerServiceReply):
-                self.delivery.send(message.from_user_name, fields)
+                self.delivery.send(message.from_user_name, fields, miniprogram=True)
                 return None
             return fields
         if isinstance(message, Event) and message.event.lower() not in REPLYABLE_EVENTS:
@@ -252,7 +257,7 @@ class WeChatService:
             return kept
         if kept.get("MsgType") == "text":
             return {**fields, "Content": f"{kept['Content']}\n\n{fields['Content']}"}
-        self.delivery.send(message.from_user_name, kept)
+        self.delivery.send(message.from_user_name, kept, miniprogram=False)
         return fields
 
     @staticmethod

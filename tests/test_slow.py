@@ -195,3 +195,14 @@ def test_mini_program_content_goes_by_the_api(make_app: object, fake_api: FakeWe
     assert fake_api.messages == [
         {"touser": "oMini", "msgtype": "text", "text": {"content": "echo: hello"}}
     ]
+
+
+def test_mini_program_content_without_appsecret_is_never_kept_for_a_passive_reply(
+    make_app: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app()  # type: ignore[operator]  # an Official Account setting, a JSON push
+    result = WeChatClient(app, user="oMiniNoSecret", body_format=BodyFormat.JSON).text("hello")
+    assert result.body == b"success"
+    assert "a Mini Program needs WX_APPSECRET" in caplog.text
+    later = WeChatClient(app, user="oMiniNoSecret").text("next")
+    assert later.reply == TextReply("echo: next")
