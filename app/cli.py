@@ -9,9 +9,11 @@ anything is configured and a bad setting is one clear line, not a traceback.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import string
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -28,9 +30,18 @@ from .wechat.envelope import Mode
 _ALPHABET = string.ascii_letters + string.digits
 
 
+#: What ``make run`` serves until there is a ``.env``; the commands read the same file so that
+#: ``simulate`` and ``check`` work against ``make run`` on the first try.
+_DEMO_DOTENV = Path(".env.example")
+
+
 def _settings() -> Settings:
+    environ = dict(os.environ)
+    if "WX_DOTENV" not in environ and not Path(".env").exists() and _DEMO_DOTENV.exists():
+        click.echo(f"no .env here: using the demo values of {_DEMO_DOTENV}", err=True)
+        environ["WX_DOTENV"] = str(_DEMO_DOTENV)
     try:
-        return load_settings()
+        return load_settings(environ)
     except ConfigError as e:
         click.echo(f"error: {e.message}", err=True)
         sys.exit(2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,16 +22,20 @@ from tests.servers import ROOT, free_port, gunicorn
 ACCOUNT = {"WX_TOKEN": TOKEN, "WX_APPID": APPID, "WX_AES_KEY": AES_KEY}
 
 
-def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str], cwd: Path = ROOT, dotenv: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m app``; ``dotenv`` lets it find its settings file itself, as users do."""
     environ = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", "/tmp"),
-        "WX_DOTENV": "/nonexistent/.env",
+        "PYTHONPATH": str(ROOT),
+        **({} if dotenv else {"WX_DOTENV": "/nonexistent/.env"}),
         **env,
     }
     return subprocess.run(
         [sys.executable, "-m", "app", *args],
-        cwd=ROOT,
+        cwd=cwd,
         env=environ,
         capture_output=True,
         text=True,
@@ -71,6 +76,20 @@ def test_keygen_needs_no_settings_and_makes_valid_ones() -> None:
     assert len(values["WX_TOKEN"]) == 32
     assert len(values["WX_AES_KEY"]) == 43
     load_settings({**values, "WX_APPID": APPID}, dotenv=False)
+
+
+def test_commands_read_the_demo_values_until_there_is_a_dotenv(tmp_path: Path) -> None:
+    shutil.copy(ROOT / ".env.example", tmp_path / ".env.example")
+    demo_token = load_settings({"WX_DOTENV": str(ROOT / ".env.example")}).token
+    before = run_cli("info", env={}, cwd=tmp_path, dotenv=True)
+    assert before.returncode == 0, before.stderr
+    assert "no .env here: using the demo values of .env.example" in before.stderr
+    assert demo_token in before.stdout
+    (tmp_path / ".env").write_text("WX_TOKEN=MyOwnToken42\n")
+    after = run_cli("info", env={}, cwd=tmp_path, dotenv=True)
+    assert after.returncode == 0, after.stderr
+    assert after.stderr == ""
+    assert "MyOwnToken42" in after.stdout
 
 
 def test_newcomer_path_encrypted_echo(demo: str) -> None:
