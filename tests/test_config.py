@@ -102,9 +102,22 @@ def test_secret_values_are_not_echoed() -> None:
     assert "x" * 10 not in info.value.message
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _settings_read() -> set[str]:
+    return set(re.findall(r'"(WX_[A-Z_]+)"', (ROOT / "config.py").read_text()))
+
+
 def test_env_example_documents_every_setting_and_loads() -> None:
-    root = Path(__file__).resolve().parent.parent
-    read = set(re.findall(r'"(WX_[A-Z_]+)"', (root / "config.py").read_text())) - {"WX_DOTENV"}
-    documented = set(re.findall(r"^(WX_[A-Z_]+)=", (root / ".env.example").read_text(), re.M))
+    read = _settings_read() - {"WX_DOTENV"}
+    documented = set(re.findall(r"^(WX_[A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
     assert read == documented
-    load_settings({"WX_DOTENV": str(root / ".env.example")})
+    load_settings({"WX_DOTENV": str(ROOT / ".env.example")})
+
+
+def test_readme_settings_table_lists_every_setting() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(WX_[A-Z_]+)` \|", section, re.M)
+    assert sorted(rows) == sorted(_settings_read())
