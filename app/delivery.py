@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from . import metrics
+from .logs import pseudonym
 from .store import Store
 
 logger = logging.getLogger(__name__)
@@ -107,17 +108,19 @@ class Delivery:
             logger.error(
                 "late %s reply to %s dropped: the customer-service API has no such message",
                 reply.get("MsgType"),
-                openid,
+                pseudonym(openid),
             )
             return
         msg_type, payload = message
         try:
             self._api.send_custom(openid, msg_type, payload)
         except Exception as e:  # runs on a pool thread: report every failure, never raise
-            logger.error("late %s reply to %s not delivered: %s", msg_type, openid, e)
+            logger.error("late %s reply to %s not delivered: %s", msg_type, pseudonym(openid), e)
             return
         metrics.LATE_DELIVERIES.labels("customer_service").inc()
-        logger.info("late %s reply delivered to %s by the customer-service API", msg_type, openid)
+        logger.info(
+            "late %s reply delivered to %s by the customer-service API", msg_type, pseudonym(openid)
+        )
 
     def typing(self, openid: str) -> None:
         """Show "typing…" to a user whose reply is late, when the API is available."""
@@ -126,7 +129,7 @@ class Delivery:
         try:
             self._api.typing(openid)
         except Exception as e:  # runs on a pool thread: a hint to the user, never a failure
-            logger.info("typing indicator for %s not shown: %s", openid, e)
+            logger.info("typing indicator for %s not shown: %s", pseudonym(openid), e)
 
     def _keep(self, openid: str, reply: Fields, miniprogram: bool) -> None:
         if miniprogram:
@@ -134,7 +137,7 @@ class Delivery:
             logger.error(
                 "late %s reply to %s dropped: a Mini Program needs WX_APPSECRET to send it",
                 reply.get("MsgType"),
-                openid,
+                pseudonym(openid),
             )
             return
         key = self._prefix + openid
@@ -147,7 +150,7 @@ class Delivery:
             "late %s reply to %s kept for the user's next message (set WX_APPSECRET to send"
             " it at once)",
             reply.get("MsgType"),
-            openid,
+            pseudonym(openid),
         )
 
     def take_pending(self, openid: str) -> Fields | None:

@@ -32,6 +32,7 @@ from config import AccountType, Settings, SlowStrategy
 from . import metrics
 from .delivery import Delivery
 from .ledger import SUCCESS, Answer, Ledger, Result
+from .logs import safe_key
 from .router import Router
 from .runner import HandlerPool
 from .store import Store
@@ -108,7 +109,7 @@ class WeChatService:
             metrics.DEDUP_HITS.inc()
             earlier = self.ledger.answer(key)
             if earlier is not None:
-                logger.info("retry %d of %s answered from the ledger", attempt, key)
+                logger.info("retry %d of %s answered from the ledger", attempt, safe_key(key))
                 return earlier
             self._wait_for(lambda: self.ledger.result(key) is not None, deadline)
         result = self.ledger.result(key)
@@ -124,16 +125,22 @@ class WeChatService:
         if attempt == 1 and strategy is not SlowStrategy.OFF:
             self.pool.submit(lambda: self.delivery.typing(message.from_user_name))
         if strategy is SlowStrategy.RETRY and attempt < ATTEMPTS:
-            logger.info("handler for %s still running; attempt %d lapses for a retry", key, attempt)
+            logger.info(
+                "handler for %s still running; attempt %d lapses for a retry",
+                safe_key(key),
+                attempt,
+            )
             return None
         if strategy is SlowStrategy.OFF:
-            logger.warning("handler for %s missed the deadline; answered success", key)
+            logger.warning("handler for %s missed the deadline; answered success", safe_key(key))
             return SUCCESS
         self.ledger.give_up(key)
         result = self.ledger.result(key)
         if result is not None:
             return self._answer_with(push, key, result, deadline)
-        logger.warning("handler for %s missed the deadline; its reply will be sent late", key)
+        logger.warning(
+            "handler for %s missed the deadline; its reply will be sent late", safe_key(key)
+        )
         return SUCCESS
 
     def _answer_with(self, push: Push, key: str, result: Result, deadline: float) -> Answer:

@@ -14,6 +14,7 @@ import pytest
 from flask import Flask
 
 from app import create_app
+from app.logs import pseudonym
 from app.testing import PushResult, WeChatClient
 from app.wechat.codec import BodyFormat
 from app.wechat.replies import TextReply
@@ -104,6 +105,18 @@ def test_customer_service_strategy_answers_success_at_the_first_deadline(
     assert retry.body == b"success"
     time.sleep(1.0)
     assert wechat.text("next").reply == TextReply("slept 1.5\n\necho: next")
+
+
+def test_slow_path_log_lines_name_the_user_by_pseudonym_only(
+    make_app: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(slow_strategy=SlowStrategy.CUSTOMER_SERVICE)  # type: ignore[operator]
+    attempts(WeChatClient(app, user="oPrivate"), "sleep 1.5", 1, "oPrivate")
+    time.sleep(1.0)
+    assert "missed the deadline" in caplog.text
+    assert "kept for the user's next message" in caplog.text
+    assert "oPrivate" not in caplog.text
+    assert caplog.text.count(pseudonym("oPrivate")) >= 2
 
 
 def test_off_strategy_drops_the_late_reply(make_app: object) -> None:
@@ -204,5 +217,6 @@ def test_mini_program_content_without_appsecret_is_never_kept_for_a_passive_repl
     result = WeChatClient(app, user="oMiniNoSecret", body_format=BodyFormat.JSON).text("hello")
     assert result.body == b"success"
     assert "a Mini Program needs WX_APPSECRET" in caplog.text
+    assert "oMiniNoSecret" not in caplog.text
     later = WeChatClient(app, user="oMiniNoSecret").text("next")
     assert later.reply == TextReply("echo: next")
