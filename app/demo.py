@@ -9,7 +9,8 @@ gets "success".
 from __future__ import annotations
 
 from .router import Router
-from .wechat.messages import ImageMessage, SubscribeEvent, TextMessage, VoiceMessage
+from .wechat.events import SubscribeEvent
+from .wechat.messages import ImageMessage, TextMessage, VoiceMessage
 from .wechat.replies import ImageReply, TextReply, VoiceReply
 
 #: Sent to new followers; it names the demo and the setting that replaces it.

@@ -16,14 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from .wechat.events import ClickEvent, SubscribeEvent
 from .wechat.messages import (
-    ClickEvent,
     Event,
     ImageMessage,
     LinkMessage,
     LocationMessage,
     Message,
-    SubscribeEvent,
     TextMessage,
     VideoMessage,
     VoiceMessage,

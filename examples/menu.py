@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from app import Router, TextReply
-from app.wechat.messages import ClickEvent, ScanCodeEvent, ViewEvent
+from app.wechat.events import ClickEvent, ScanCodeEvent, ViewEvent
 
 router = Router()
 logger = logging.getLogger(__name__)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 
 from app import Router
-from app.wechat.messages import Event, ScanEvent, SubscribeEvent
+from app.wechat.events import ScanEvent, SubscribeEvent
+from app.wechat.messages import Event
 
 router = Router()
 logger = logging.getLogger(__name__)

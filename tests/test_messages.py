@@ -9,20 +9,15 @@ import pytest
 
 from app.wechat.codec import parse_xml
 from app.wechat.errors import MalformedBody
-from app.wechat.messages import (
+from app.wechat.events import (
     ClickEvent,
     DebugDemoEvent,
-    ImageMessage,
     KfCloseSessionEvent,
     KfCreateSessionEvent,
     KfSwitchSessionEvent,
-    LinkMessage,
     LocationEvent,
-    LocationMessage,
     LocationSelectEvent,
     MassSendJobFinishEvent,
-    Message,
-    MiniProgramPageMessage,
     PicPhotoOrAlbumEvent,
     PicSysPhotoEvent,
     PicWeixinEvent,
@@ -30,7 +25,6 @@ from app.wechat.messages import (
     ScanCodePushEvent,
     ScanCodeWaitMsgEvent,
     ScanEvent,
-    ShortVideoMessage,
     SubscribeEvent,
     SubscribeMsgChangeEntry,
     SubscribeMsgChangeEvent,
@@ -39,18 +33,26 @@ from app.wechat.messages import (
     SubscribeMsgSentEntry,
     SubscribeMsgSentEvent,
     TemplateSendJobFinishEvent,
+    UnsubscribeEvent,
+    UserEnterTempSessionEvent,
+    ViewEvent,
+    ViewMiniProgramEvent,
+)
+from app.wechat.fields import snake_case
+from app.wechat.messages import (
+    ImageMessage,
+    LinkMessage,
+    LocationMessage,
+    Message,
+    MiniProgramPageMessage,
+    ShortVideoMessage,
     TextMessage,
     UnknownEvent,
     UnknownMessage,
-    UnsubscribeEvent,
-    UserEnterTempSessionEvent,
     UserMessage,
     VideoMessage,
-    ViewEvent,
-    ViewMiniProgramEvent,
     VoiceMessage,
     parse_message,
-    snake_case,
 )
 
 ACCOUNT = "gh_0123456789ab"

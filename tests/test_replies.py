@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from app.wechat.codec import render_xml
-from app.wechat.messages import ClickEvent, Message, TextMessage, parse_message
+from app.wechat.events import ClickEvent
+from app.wechat.messages import Message, TextMessage, parse_message
 from app.wechat.replies import (
     MAX_ARTICLES,
     Article,

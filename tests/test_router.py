@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from app.router import HandlerLoadError, Route, Router, load_router
-from app.wechat.messages import ClickEvent, Message, SubscribeEvent, TextMessage, parse_message
+from app.wechat.events import ClickEvent, SubscribeEvent
+from app.wechat.messages import Message, TextMessage, parse_message
 from tests import handlers_fixture
 
 ACCOUNT = "gh_0123456789ab"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .errors import MalformedBody
-from .messages import Message
+from .push import Message
 
 #: Most articles a news reply may carry; the old limit of 10 is obsolete (PROTOCOL.md §6).
 MAX_ARTICLES = 8
