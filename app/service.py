@@ -211,11 +211,12 @@ class WeChatService:
                 value = route()
             return make_reply(value, message)
         except Exception:
+            kind = f"event:{message.event}" if isinstance(message, Event) else message.msg_type
             logger.exception(
                 "handler %s failed on %s %s",
                 route.name,
-                message.msg_type,
-                getattr(message, "msg_id", message.create_time),
+                kind,
+                getattr(message, "msg_id", None) or message.create_time,
             )
             return None
 

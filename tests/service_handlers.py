@@ -83,3 +83,9 @@ def template_finished(message: Event) -> str:
 def transfer_event(message: Event) -> TransferCustomerServiceReply:
     record(message)
     return TransferCustomerServiceReply()
+
+
+@router.event("CLICK", key="BOOM")
+def boom_event(message: Event) -> str:
+    record(message)
+    raise RuntimeError("a bug in an event handler")

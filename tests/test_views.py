@@ -204,6 +204,17 @@ def test_a_failing_handler_is_logged_and_answered_success(
     assert "tests.service_handlers." in failures[0].getMessage()
 
 
+def test_a_failing_event_handler_is_logged_with_the_event_and_its_time(
+    handlers_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="app.service"):
+        result = WeChatClient(handlers_app).event("CLICK", "BOOM", CreateTime=1700000000)
+    assert result.success
+    (failure,) = [r for r in caplog.records if "failed on" in r.getMessage()]
+    assert failure.getMessage().endswith("boom_event failed on event:CLICK 1700000000")
+    assert failure.exc_info is not None
+
+
 def test_transfer_to_customer_service(handlers_app: Flask) -> None:
     result = WeChatClient(handlers_app).text("transfer")
     assert result.reply == TransferCustomerServiceReply("agent@test")
