@@ -115,6 +115,18 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "SentCount": "75",
         "ErrorCount": "5",
     },
+    "PUBLISHJOBFINISH": {
+        "Event": "PUBLISHJOBFINISH",
+        "PublishEventInfo": {
+            "publish_id": "2247503051",
+            "publish_status": "0",
+            "article_id": "b5O2OUs25HBxRceL7hfReg-U9QGeq9zQjiDvy",
+            "article_detail": {
+                "count": "1",
+                "item": {"idx": "1", "article_url": "https://mp.weixin.qq.com/s/sim"},
+            },
+        },
+    },
     "subscribe_msg_popup_event": {
         "Event": "subscribe_msg_popup_event",
         "SubscribeMsgPopupEvent": {
@@ -150,6 +162,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "ToKfAccount": "agent2@test",
     },
     "user_enter_tempsession": {"Event": "user_enter_tempsession", "SessionFrom": "sim"},
+    "debug_demo": {"Event": "debug_demo", "debug_str": "hello world"},
 }
 
 #: WeChat gives an attempt 5 seconds before it tries again.
