@@ -23,6 +23,7 @@ from . import demo, logs, monitoring
 from .cli import wx
 from .client import WeChatAPI
 from .delivery import Delivery
+from .lease import LEASE_RENEWAL, LeaseKeeper
 from .ledger import Ledger
 from .router import Router as Router
 from .router import load_router
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         if settings.appsecret
         else None
     )
+    ledger = Ledger(store, namespace=namespace, ttl=settings.ledger_ttl)
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body
     app.extensions["wechat"] = WeChatService(
@@ -81,9 +83,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         build_account(settings),
         router,
         store=store,
-        ledger=Ledger(store, namespace=namespace, ttl=settings.ledger_ttl),
+        ledger=ledger,
         pool=HandlerPool(settings.handler_threads),
         delivery=Delivery(store, namespace=namespace, api=api),
+        leases=LeaseKeeper(ledger, interval=LEASE_RENEWAL),
     )
     app.register_blueprint(bp, url_prefix=settings.path)
     monitoring.init_app(app, metrics=settings.metrics)

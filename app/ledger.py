@@ -4,8 +4,13 @@ WeChat sends an unanswered push three times, about five seconds apart, and each 
 land on another worker process or host. The ledger, kept in the shared store, records per push:
 
 * ``attempt:<n>`` — claimed by the n-th attempt with an atomic add, so attempts count
-  themselves without a counter; attempt 1 is the one that runs the handler;
+  themselves without a counter; attempt 1 is the one that runs the handler, and its value is
+  the time of the claim;
 * ``result`` — what the handler produced (reply fields, or nothing), once it finished;
+* ``lease`` — set just after attempt 1's claim and renewed every second by the process running
+  the handler (:mod:`app.lease`). A push whose claim is older than a lease and whose lease is
+  gone, with no result, lost its process; a retry takes it over with an atomic add. (The claim's
+  age tells "not renewed" from "not yet set": a retry racing the first attempt sees no lease.)
 * ``owed`` — the obligation to deliver that result, created with attempt 1 and *taken*
   atomically by whoever delivers it: an attempt answering passively, or late delivery through
   the customer-service API. Taking is what makes delivery happen exactly once;
@@ -20,6 +25,7 @@ Every entry expires after the ledger's TTL; WeChat's retries end within about 15
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +33,9 @@ from .store import Store
 
 #: WeChat makes three attempts; a few more leave room for a duplicate from a proxy.
 MAX_ATTEMPTS = 10
+#: Seconds a claim outlives the last sign of life of its process. Long enough for a busy
+#: store to miss a few renewals, short enough that the next attempt (5 s later) can take over.
+LEASE_TTL = 5.0
 
 
 @dataclass(frozen=True)
@@ -51,11 +60,14 @@ SUCCESS = Answer(b"success", "text/plain")
 class Ledger:
     """Records the life of each push in a :class:`~app.store.Store` shared by all workers."""
 
-    def __init__(self, store: Store, *, namespace: str, ttl: float) -> None:
+    def __init__(
+        self, store: Store, *, namespace: str, ttl: float, lease_ttl: float = LEASE_TTL
+    ) -> None:
         """:param namespace: keeps two accounts sharing one store apart, e.g. the AppID."""
         self._store = store
         self._prefix = f"ledger:{namespace}:"
         self._ttl = ttl
+        self._lease_ttl = lease_ttl
 
     def _key(self, push_key: str, part: str) -> str:
         return f"{self._prefix}{push_key}:{part}"
@@ -66,11 +78,32 @@ class Ledger:
         The first attempt also creates the delivery obligation, before anyone can look for it.
         """
         for number in range(1, MAX_ATTEMPTS + 1):
-            if self._store.add(self._key(push_key, f"attempt:{number}"), b"1", self._ttl):
+            claimed_at = f"{time.time():.3f}".encode()
+            if self._store.add(self._key(push_key, f"attempt:{number}"), claimed_at, self._ttl):
                 if number == 1:
                     self._store.set(self._key(push_key, "owed"), b"1", self._ttl)
+                    self.renew(push_key)
                 return number
         return MAX_ATTEMPTS + 1
+
+    def renew(self, push_key: str) -> None:
+        """Extend the lease of a push this process is running."""
+        self._store.set(self._key(push_key, "lease"), b"1", self._lease_ttl)
+
+    def orphaned(self, push_key: str) -> bool:
+        """Whether the process that claimed the push has shown no life for a lease's length.
+
+        Compares wall-clock times written by different hosts: their clocks must agree to well
+        within a lease, which NTP gives (WeChat's timestamp check needs it anyway).
+        """
+        if self._store.get(self._key(push_key, "lease")) is not None:
+            return False
+        claimed_at = self._store.get(self._key(push_key, "attempt:1"))
+        return claimed_at is not None and time.time() - float(claimed_at) > self._lease_ttl
+
+    def take_over(self, push_key: str) -> bool:
+        """Claim the lease of a push whose process died; True for exactly one caller."""
+        return self._store.add(self._key(push_key, "lease"), b"1", self._lease_ttl)
 
     def finish(self, push_key: str, result: Result) -> None:
         """Record what the handler produced, for every attempt that waits on it."""

@@ -19,3 +19,4 @@ DEADLINE_MISSES = Counter("wx_deadline_misses", "Attempts whose handler was not 
 DEDUP_HITS = Counter("wx_dedup_hits", "Retries answered from, or waiting on, an earlier run.")
 LATE_DELIVERIES = Counter("wx_late_deliveries", "Replies sent after their push, by path.", ["path"])
 TOKEN_REFRESHES = Counter("wx_token_refreshes", "access_token fetches from WeChat.")
+TAKEOVERS = Counter("wx_takeovers", "Pushes run again because the process running them died.")

@@ -3,7 +3,9 @@
 The life of a push (see :mod:`app.ledger` for what is stored):
 
 1. The first attempt claims the push and starts its handler on the pool; later attempts never
-   start another run, they wait for that one (single flight), on any worker or host.
+   start another run, they wait for that one (single flight), on any worker or host. Only when
+   the claim's lease runs out, because the process running the handler died, does a retry take
+   the push over and run the handler itself (:mod:`app.lease`).
 2. An attempt waits for the result until the deadline. With a result it answers passively,
    if it is the one that takes the delivery obligation; otherwise it returns the bytes an
    earlier attempt answered with, so retries get identical bytes.
@@ -31,6 +33,7 @@ from config import AccountType, Settings, SlowStrategy
 
 from . import metrics
 from .delivery import Delivery
+from .lease import LeaseKeeper
 from .ledger import SUCCESS, Answer, Ledger, Result
 from .logs import safe_key
 from .router import Router
@@ -78,6 +81,7 @@ class WeChatService:
         ledger: Ledger,
         pool: HandlerPool,
         delivery: Delivery,
+        leases: LeaseKeeper,
     ) -> None:
         self.settings = settings
         self.account = account
@@ -86,10 +90,12 @@ class WeChatService:
         self.ledger = ledger
         self.pool = pool
         self.delivery = delivery
+        self.leases = leases
 
     def close(self) -> None:
         """Finish running handlers and owed deliveries, then release the store."""
         self.pool.shutdown()
+        self.leases.close()
         self.store.close()
 
     def answer(self, push: Push, message: Message, *, deadline: float) -> Answer | None:
@@ -100,22 +106,46 @@ class WeChatService:
         key = message.dedup_key
         attempt = self.ledger.begin(key)
         if attempt == 1:
-            future = self.pool.submit(lambda: self._produce(push, message, key, deadline))
-            try:
-                future.result(timeout=max(0.0, deadline - time.monotonic()))
-            except FutureTimeout:
-                pass
+            self._run(push, message, key, deadline)
         else:
             metrics.DEDUP_HITS.inc()
             earlier = self.ledger.answer(key)
             if earlier is not None:
                 logger.info("retry %d of %s answered from the ledger", attempt, safe_key(key))
                 return earlier
-            self._wait_for(lambda: self.ledger.result(key) is not None, deadline)
+            self._follow(push, message, key, attempt, deadline)
         result = self.ledger.result(key)
         if result is not None:
             return self._answer_with(push, key, result, deadline)
         return self._at_deadline(push, message, key, attempt, deadline)
+
+    def _run(self, push: Push, message: Message, key: str, deadline: float) -> None:
+        """Start the handler under this process's lease and wait for it until the deadline."""
+        self.leases.hold(key)
+        future = self.pool.submit(lambda: self._produce(push, message, key, deadline))
+        try:
+            future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            pass
+
+    def _follow(
+        self, push: Push, message: Message, key: str, attempt: int, deadline: float
+    ) -> None:
+        """Wait for the run an earlier attempt started; take the push over if its process died."""
+        pause = 0.01
+        while self.ledger.result(key) is None and time.monotonic() + pause < deadline:
+            if self.ledger.orphaned(key) and self.ledger.take_over(key):
+                if self.ledger.result(key) is None:  # it may have finished just before
+                    metrics.TAKEOVERS.inc()
+                    logger.warning(
+                        "the process running %s stopped; attempt %d runs the handler again",
+                        safe_key(key),
+                        attempt,
+                    )
+                    self._run(push, message, key, deadline)
+                return
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
     def _at_deadline(
         self, push: Push, message: Message, key: str, attempt: int, deadline: float
@@ -169,9 +199,12 @@ class WeChatService:
     # -- on the handler's pool thread ---------------------------------------------------
 
     def _produce(self, push: Push, message: Message, key: str, deadline: float) -> None:
-        reply = self.run_handler(message)
-        fields = self._passive_fields(push, message, reply)
-        self.ledger.finish(key, Result(fields))
+        try:
+            reply = self.run_handler(message)
+            fields = self._passive_fields(push, message, reply)
+            self.ledger.finish(key, Result(fields))
+        finally:
+            self.leases.release(key)
         if fields is None or self.settings.slow_strategy is SlowStrategy.OFF:
             return
         if self.ledger.gave_up(key):

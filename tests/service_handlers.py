@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import threading
 import time
 from collections import Counter
@@ -89,3 +90,14 @@ def transfer_event(message: Event) -> TransferCustomerServiceReply:
 def boom_event(message: Event) -> str:
     record(message)
     raise RuntimeError("a bug in an event handler")
+
+
+@router.keyword("die once")
+def die_once(message: TextMessage) -> str:
+    """Kill this worker process the first time, as the OOM killer would, then answer."""
+    record(message)
+    marker = os.environ.get("WX_TEST_CALLS", "") + ".died"
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return "answered after a worker died"

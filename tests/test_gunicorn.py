@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from app.ledger import LEASE_TTL
 from app.testing import PushBuilder
 from app.wechat.codec import BodyFormat, parse_xml
 from app.wechat.envelope import Mode
@@ -117,6 +118,22 @@ def test_a_slow_handler_is_answered_on_the_retry(
     assert took < 2.0
     assert second.reply == TextReply("slept 1.6")
     assert sum(n for key, n in handler_runs(tmp_path).items() if "oSlowGunicorn" in key) == 1
+
+
+def test_a_push_whose_worker_died_is_taken_over_by_a_retry(
+    server: str, sqlite_env: dict[str, str], tmp_path: Path
+) -> None:
+    wechat = builder(sqlite_env, user="oOrphan")
+    query, body = wechat.build(wechat.complete({"MsgType": "text", "Content": "die once"}))
+    assert http_request("POST", server + "/wx", query, body) == (NO_ANSWER, b"")
+    time.sleep(LEASE_TTL + 0.5)  # WeChat's next attempt comes about 5 s later
+    retry = wechat.read(*http_request("POST", server + "/wx", query, body))
+    assert retry.reply == TextReply("answered after a worker died")
+    again = http_request("POST", server + "/wx", query, body)
+    assert again == (200, retry.body)
+    runs = [line.split() for line in (tmp_path / "calls.log").read_text().splitlines()]
+    assert [key for _, key in runs if "oOrphan" in key] == [runs[0][1]] * 2
+    assert "stopped; attempt 2 runs the handler again" in (tmp_path / "gunicorn.log").read_text()
 
 
 def _retry_storm(url: str, wechat: PushBuilder, pushes: int) -> list[list[tuple[int, bytes]]]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from app.lease import LeaseKeeper
 from app.ledger import SUCCESS, Answer, Ledger, Result
 from app.store import MemoryStore, SQLiteStore, Store
 
@@ -91,3 +93,49 @@ def test_entries_expire(store: Store) -> None:
     threading.Event().wait(0.4)
     assert ledger.result("p") is None
     assert ledger.begin("p") == 1
+
+
+def test_a_claim_is_alive_while_renewed_and_taken_over_once_after(store: Store) -> None:
+    ledger = Ledger(store, namespace="wx1", ttl=60, lease_ttl=0.3)
+    ledger.begin("push")
+    assert not ledger.orphaned("push")
+    assert not ledger.take_over("push")
+    for _ in range(3):  # renewed more often than it lasts: never lapses
+        time.sleep(0.15)
+        ledger.renew("push")
+        assert not ledger.orphaned("push")
+    time.sleep(0.4)  # the holder died
+    assert ledger.orphaned("push")
+    winners: list[bool] = []
+    threads = [
+        threading.Thread(target=lambda: winners.append(ledger.take_over("push"))) for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(winners) == [False] * 7 + [True]
+    assert not ledger.orphaned("push")
+
+
+def test_a_fresh_claim_without_its_lease_yet_is_not_orphaned(store: Store) -> None:
+    ledger = Ledger(store, namespace="wx1", ttl=60, lease_ttl=0.3)
+    ledger.begin("push")
+    store.delete("ledger:wx1:push:lease")  # a retry racing the claim, before the lease is set
+    assert not ledger.orphaned("push")
+    time.sleep(0.4)
+    assert ledger.orphaned("push")
+    assert not Ledger(store, namespace="wx1", ttl=60).orphaned("never claimed")
+
+
+def test_the_lease_keeper_renews_until_released(store: Store) -> None:
+    ledger = Ledger(store, namespace="wx1", ttl=60, lease_ttl=0.3)
+    keeper = LeaseKeeper(ledger, interval=0.05)
+    ledger.begin("push")
+    keeper.hold("push")
+    time.sleep(0.6)
+    assert not ledger.orphaned("push")
+    keeper.release("push")
+    time.sleep(0.4)
+    assert ledger.orphaned("push")
+    keeper.close()

@@ -14,6 +14,7 @@ import pytest
 from flask import Flask
 
 from app import create_app
+from app.ledger import LEASE_TTL
 from app.logs import pseudonym
 from app.testing import PushResult, WeChatClient
 from app.wechat.codec import BodyFormat
@@ -76,6 +77,22 @@ def test_retry_strategy_answers_a_retry_with_the_late_reply(make_app: object) ->
     assert second.reply == TextReply("slept 1.5")
     assert third.body == second.body
     assert runs("oRetry") == 1
+
+
+def test_a_handler_outliving_its_lease_time_is_never_taken_over(
+    make_app: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app()  # type: ignore[operator]
+    wechat = WeChatClient(app, user="oLong")
+    push = wechat.complete({"MsgType": "text", "Content": f"sleep {LEASE_TTL + 3}"})
+    query, body = wechat.build(push)
+    assert wechat.post(query, body).lapsed
+    time.sleep(LEASE_TTL - 0.5)  # attempt 2 waits past the time an unrenewed lease runs out
+    assert wechat.post(query, body).lapsed
+    time.sleep(2.0)
+    assert wechat.post(query, body).reply == TextReply(f"slept {LEASE_TTL + 3}")
+    assert runs("oLong") == 1
+    assert "runs the handler again" not in caplog.text
 
 
 def test_the_last_attempt_answers_success_and_the_reply_waits_for_the_next_message(
