@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -12,12 +14,25 @@ from app.lease import LeaseKeeper
 from app.ledger import SUCCESS, Answer, Ledger, Result
 from app.store import MemoryStore, SQLiteStore, Store
 
+T = TypeVar("T")
+
 
 @pytest.fixture(params=["memory", "sqlite"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     backend: Store = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "l.db")
     request.addfinalizer(backend.close)
     return backend
+
+
+def _race(call: Callable[[], T], callers: int = 8) -> list[T]:
+    """Make ``callers`` threads call ``call`` at once; their results, in no order."""
+    results: list[T] = []
+    threads = [threading.Thread(target=lambda: results.append(call())) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
 
 
 def test_attempts_number_themselves(store: Store) -> None:
@@ -33,13 +48,7 @@ def test_accounts_sharing_a_store_do_not_collide(store: Store) -> None:
 
 def test_concurrent_attempts_get_distinct_numbers(store: Store) -> None:
     ledger = Ledger(store, namespace="wx1", ttl=60)
-    numbers: list[int] = []
-    threads = [threading.Thread(target=lambda: numbers.append(ledger.begin("p"))) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(numbers) == list(range(1, 9))
+    assert sorted(_race(lambda: ledger.begin("p"))) == list(range(1, 9))
 
 
 def test_result_is_absent_until_finished(store: Store) -> None:
@@ -56,15 +65,7 @@ def test_delivery_is_taken_exactly_once(store: Store) -> None:
     ledger = Ledger(store, namespace="wx1", ttl=60)
     assert ledger.take_delivery("p") is False  # nothing owed before the first attempt
     ledger.begin("p")
-    takers: list[bool] = []
-    threads = [
-        threading.Thread(target=lambda: takers.append(ledger.take_delivery("p"))) for _ in range(8)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert takers.count(True) == 1
+    assert _race(lambda: ledger.take_delivery("p")).count(True) == 1
     ledger.begin("p")  # a retry does not create a second obligation
     assert ledger.take_delivery("p") is False
 
@@ -106,15 +107,7 @@ def test_a_claim_is_alive_while_renewed_and_taken_over_once_after(store: Store) 
         assert not ledger.orphaned("push")
     time.sleep(0.4)  # the holder died
     assert ledger.orphaned("push")
-    winners: list[bool] = []
-    threads = [
-        threading.Thread(target=lambda: winners.append(ledger.take_over("push"))) for _ in range(8)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(winners) == [False] * 7 + [True]
+    assert sorted(_race(lambda: ledger.take_over("push"))) == [False] * 7 + [True]
     assert not ledger.orphaned("push")
 
 
