@@ -207,11 +207,18 @@ class WeChatService:
             self.leases.release(key)
         if fields is None or self.settings.slow_strategy is SlowStrategy.OFF:
             return
-        if self.ledger.gave_up(key):
+        first_seen = deadline - self.settings.deadline
+        if time.monotonic() - first_seen >= self.settings.ledger_ttl:
+            # The ledger has forgotten the push and its delivery obligation. No attempt can have
+            # answered with this result (WeChat's retries end within seconds): send it late.
+            logger.warning("handler for %s outlived WX_LEDGER_TTL; reply sent late", safe_key(key))
+            self.delivery.send(
+                message.from_user_name, fields, miniprogram=self._from_miniprogram(push)
+            )
+        elif self.ledger.gave_up(key):
             self._deliver_late(push, message, key, fields)
         elif time.monotonic() > deadline:
             # Attempt 1 lapsed: a retry should take this result; if none comes, deliver late.
-            first_seen = deadline - self.settings.deadline
             wait = max(0.0, first_seen + RETRY_WINDOW - time.monotonic())
             self.pool.later(wait, lambda: self._deliver_late(push, message, key, fields))
 

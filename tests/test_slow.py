@@ -136,6 +136,15 @@ def test_slow_path_log_lines_name_the_user_by_pseudonym_only(
     assert caplog.text.count(pseudonym("oPrivate")) >= 2
 
 
+def test_a_handler_outliving_the_ledger_still_delivers_its_reply(make_app: object) -> None:
+    app = make_app(ledger_ttl=1.2)  # type: ignore[operator]  # below the minimum, to be quick
+    wechat = WeChatClient(app, user="oForgotten")
+    ((first, _),) = attempts(wechat, "sleep 1.5", 1, "oForgotten")
+    assert first.lapsed
+    time.sleep(1.0)  # finished after the ledger forgot the push; WeChat did not come back
+    assert wechat.text("next").reply == TextReply("slept 1.5\n\necho: next")
+
+
 def test_off_strategy_drops_the_late_reply(make_app: object) -> None:
     app = make_app(slow_strategy=SlowStrategy.OFF)  # type: ignore[operator]
     wechat = WeChatClient(app, user="oOff")
