@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import secrets
+import ssl
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -56,6 +57,10 @@ def probe(url: str, token: str, *, clock_offset: float = 0.0) -> list[Finding]:
         date = response.getheader("Date")
     except TimeoutError:
         return [*findings, _TIMED_OUT]
+    except ssl.SSLCertVerificationError as e:
+        return [*findings, _untrusted_certificate(e)]
+    except ssl.SSLError as e:
+        return [*findings, _tls_failed(e)]
     except OSError as e:
         return [*findings, _unreachable(url, e)]
     finally:
@@ -95,6 +100,26 @@ def _url_findings(url: str) -> list[Finding]:
     return []
 
 
+def _untrusted_certificate(error: ssl.SSLCertVerificationError) -> Finding:
+    return Finding(
+        False,
+        f"the https certificate is not trusted ({error.verify_message})",
+        "WeChat, like this check, accepts only a valid certificate from a public CA for this"
+        " exact domain: not self-signed, not expired, the whole chain served",
+        "get one from Let's Encrypt (certbot --nginx) or your cloud's free certificate, and"
+        " serve fullchain.pem in nginx's ssl_certificate",
+    )
+
+
+def _tls_failed(error: ssl.SSLError) -> Finding:
+    return Finding(
+        False,
+        f"the https handshake failed ({error.reason or error})",
+        "the port does not speak TLS (an http server on it) or speaks only old protocols",
+        "use an http:// URL for that port, or let nginx serve TLS on 443 (deploy/nginx.conf)",
+    )
+
+
 def _unreachable(url: str, error: OSError) -> Finding:
     return Finding(
         False,
@@ -128,6 +153,13 @@ def _answer_finding(status: int, body: bytes, echostr: str, path: str) -> Findin
             "403: the timestamp is outside the server's window",
             "the server's clock and WeChat's disagree",
             "sync the server clock (timedatectl set-ntp true / chrony)",
+        )
+    if status == 400 and "plain HTTP request was sent to HTTPS port" in text:
+        return Finding(
+            False,
+            "400: an http request reached an https port",
+            "the URL says http:// but the server speaks TLS on that port",
+            "use https:// in the URL (and in the console)",
         )
     if status == 200:
         return Finding(

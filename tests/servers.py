@@ -146,3 +146,24 @@ def private_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=10)
+
+
+def run_cli(
+    *args: str, env: dict[str, str], cwd: Path = ROOT, dotenv: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m app``; ``dotenv`` lets it find its settings file itself, as users do."""
+    environ = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "PYTHONPATH": str(ROOT),
+        **({} if dotenv else {"WX_DOTENV": "/nonexistent/.env"}),
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,30 +14,9 @@ from app.wechat import codec
 from app.wechat.messages import UnknownEvent, UnknownMessage, parse_message
 from config import load_settings
 from tests.conftest import AES_KEY, APPID, TOKEN
-from tests.servers import ROOT, free_port, gunicorn
+from tests.servers import ROOT, free_port, gunicorn, run_cli
 
 ACCOUNT = {"WX_TOKEN": TOKEN, "WX_APPID": APPID, "WX_AES_KEY": AES_KEY}
-
-
-def run_cli(
-    *args: str, env: dict[str, str], cwd: Path = ROOT, dotenv: bool = False
-) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m app``; ``dotenv`` lets it find its settings file itself, as users do."""
-    environ = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "PYTHONPATH": str(ROOT),
-        **({} if dotenv else {"WX_DOTENV": "/nonexistent/.env"}),
-        **env,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=cwd,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -159,12 +135,14 @@ def test_check_passes_against_a_good_server(demo: str) -> None:
         ({"env": {"WX_TOKEN": "anotherToken99"}}, "the signature does not match"),
         ({"path": "/wrong"}, "404 Not Found for /wrong"),
         ({"args": ("--clock-offset", "900")}, "the timestamp is outside the server's window"),
+        ({"scheme": "https"}, "the https handshake failed (WRONG_VERSION_NUMBER)"),
         ({"url": "http://127.0.0.1:1/wx"}, "cannot connect to http://127.0.0.1:1/wx"),
     ],
-    ids=["wrong-token", "wrong-path", "clock-skew", "server-down"],
+    ids=["wrong-token", "wrong-path", "clock-skew", "https-on-http", "server-down"],
 )
 def test_check_diagnoses(demo: str, change: dict[str, object], says: str) -> None:
     url = str(change.get("url", demo.removesuffix("/wx") + str(change.get("path", "/wx"))))
+    url = url.replace("http:", f"{change.get('scheme', 'http')}:", 1)
     env = {**ACCOUNT, **change.get("env", {})}  # type: ignore[dict-item]
     extra = tuple(change.get("args", ()))  # type: ignore[call-overload]
     result = run_cli("check", "--url", url, *extra, env=env)

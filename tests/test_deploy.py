@@ -14,7 +14,7 @@ from app.testing import PushBuilder
 from app.wechat.replies import TextReply
 from config import load_settings
 from tests.conftest import AES_KEY, APPID, TOKEN
-from tests.servers import NO_ANSWER, ROOT, free_port, gunicorn, request, wait_for_port
+from tests.servers import NO_ANSWER, ROOT, free_port, gunicorn, request, run_cli, wait_for_port
 
 DEPLOY = ROOT / "deploy"
 # .ci/run installs both and sets this, so that CI never skips the deploy kit's tests.
@@ -72,7 +72,8 @@ def test_nginx_config_is_valid(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def behind_nginx(nginx_tools: None, tmp_path: Path) -> Iterator[tuple[str, PushBuilder]]:
+def behind_nginx(nginx_tools: None, tmp_path: Path) -> Iterator[tuple[str, str, PushBuilder]]:
+    """gunicorn behind deploy/nginx.conf; yields its http and https base URLs and a WeChat."""
     env = {
         "WX_TOKEN": TOKEN,
         "WX_APPID": APPID,
@@ -81,8 +82,8 @@ def behind_nginx(nginx_tools: None, tmp_path: Path) -> Iterator[tuple[str, PushB
         "WX_DEADLINE": "1",
         "WX_STORE_URL": f"sqlite:///{tmp_path}/ledger.db",
     }
-    http_port = free_port()
-    main = _nginx_conf(tmp_path, http_port, free_port())
+    http_port, https_port = free_port(), free_port()
+    main = _nginx_conf(tmp_path, http_port, https_port)
     with gunicorn(env, workers=1) as upstream:
         site = (tmp_path / "site.conf").read_text()
         (tmp_path / "site.conf").write_text(
@@ -92,16 +93,17 @@ def behind_nginx(nginx_tools: None, tmp_path: Path) -> Iterator[tuple[str, PushB
         try:
             url = f"http://127.0.0.1:{http_port}"
             wait_for_port(http_port, nginx, timeout=10)
-            yield url, PushBuilder(load_settings(env, dotenv=False))
+            https_url = f"https://127.0.0.1:{https_port}"
+            yield url, https_url, PushBuilder(load_settings(env, dotenv=False))
         finally:
             nginx.terminate()
             nginx.wait(timeout=10)
 
 
 def test_pushes_pass_and_a_lapse_reaches_wechat_as_no_answer(
-    behind_nginx: tuple[str, PushBuilder],
+    behind_nginx: tuple[str, str, PushBuilder],
 ) -> None:
-    url, wechat = behind_nginx
+    url, _, wechat = behind_nginx
     query, body = wechat.build(wechat.complete({"MsgType": "text", "Content": "through nginx"}))
     assert wechat.read(*request("POST", url + "/wx", query, body)).reply == TextReply(
         "echo: through nginx"
@@ -113,6 +115,24 @@ def test_pushes_pass_and_a_lapse_reaches_wechat_as_no_answer(
     retry = wechat.read(*request("POST", url + "/wx", slow_query, slow_body))
     assert retry.reply == TextReply("slept 1.5")
     assert request("GET", url + "/elsewhere")[0] == 301
+
+
+@pytest.mark.parametrize(
+    ("scheme", "says"),
+    [
+        ("https", "the https certificate is not trusted (self-signed certificate)"),
+        ("http", "400: an http request reached an https port"),
+    ],
+)
+def test_check_explains_https_mistakes(
+    behind_nginx: tuple[str, str, PushBuilder], scheme: str, says: str
+) -> None:
+    _, https_url, _ = behind_nginx
+    url = https_url.replace("https:", f"{scheme}:") + "/wx"
+    result = run_cli("check", "--url", url, env={"WX_TOKEN": TOKEN})
+    assert result.returncode == 1, result.stdout
+    assert says in result.stdout
+    assert "cause:" in result.stdout and "fix:" in result.stdout
 
 
 def test_systemd_unit_runs_gunicorn_from_the_virtualenv() -> None:
