@@ -9,6 +9,7 @@ AppSecret has no way to send it, which is logged as an error.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Mapping
@@ -140,7 +141,7 @@ class Delivery:
                 pseudonym(openid),
             )
             return
-        key = self._prefix + openid
+        key = self._pending_key(openid)
         with self._store.lock(key, ttl=5, wait=5):
             kept = self._load(key)
             kept.append(reply)
@@ -155,7 +156,7 @@ class Delivery:
 
     def take_pending(self, openid: str) -> Fields | None:
         """Take the oldest reply kept for ``openid``; the rest wait for later messages."""
-        key = self._prefix + openid
+        key = self._pending_key(openid)
         if self._api is not None or self._store.get(key) is None:
             return None
         with self._store.lock(key, ttl=5, wait=5):
@@ -168,6 +169,10 @@ class Delivery:
             else:
                 self._store.delete(key)
         return first
+
+    def _pending_key(self, openid: str) -> str:
+        """The store key of a user's kept replies: a hash, so no OpenID is in key names or logs."""
+        return self._prefix + hashlib.sha256(openid.encode()).hexdigest()
 
     def _load(self, key: str) -> list[Fields]:
         raw = self._store.get(key)

@@ -7,8 +7,10 @@ tell "answered at the deadline" apart from "waited for a handler that sleeps far
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -134,6 +136,20 @@ def test_slow_path_log_lines_name_the_user_by_pseudonym_only(
     assert "kept for the user's next message" in caplog.text
     assert "oPrivate" not in caplog.text
     assert caplog.text.count(pseudonym("oPrivate")) >= 2
+
+
+def test_a_kept_reply_is_stored_under_a_hash_of_the_openid(
+    make_app: object, tmp_path: Path
+) -> None:
+    app = make_app(  # type: ignore[operator]
+        slow_strategy=SlowStrategy.CUSTOMER_SERVICE, store_url=f"sqlite:///{tmp_path}/s.db"
+    )
+    attempts(WeChatClient(app, user="oKeptPrivately"), "sleep 1.5", 1, "oKeptPrivately")
+    time.sleep(1.0)
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        keys = [key for (key,) in db.execute("SELECT key FROM store")]
+    assert any(key.startswith("pending:") for key in keys)
+    assert not [key for key in keys if key.startswith("pending:") and "oKeptPrivately" in key]
 
 
 def test_a_handler_outliving_the_ledger_still_delivers_its_reply(make_app: object) -> None:
