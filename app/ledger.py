@@ -7,10 +7,10 @@ land on another worker process or host. The ledger, kept in the shared store, re
   themselves without a counter; attempt 1 is the one that runs the handler, and its value is
   the time of the claim;
 * ``result`` — what the handler produced (reply fields, or nothing), once it finished;
-* ``lease`` — set just after attempt 1's claim and renewed every second by the process running
-  the handler (:mod:`app.lease`). A push whose claim is older than a lease and whose lease is
-  gone, with no result, lost its process; a retry takes it over with an atomic add. (The claim's
-  age tells "not renewed" from "not yet set": a retry racing the first attempt sees no lease.)
+* ``lease`` — written every second by the process running the handler (:mod:`app.lease`);
+  until its first renewal the claim's own time stands for it, so a claim costs no extra write.
+  A push whose claim is older than a lease and whose lease is gone, with no result, lost its
+  process; a retry takes it over with an atomic add.
 * ``owed`` — the obligation to deliver that result, created with attempt 1 and *taken*
   atomically by whoever delivers it: an attempt answering passively, or late delivery through
   the customer-service API. Taking is what makes delivery happen exactly once;
@@ -77,12 +77,11 @@ class Ledger:
 
         The first attempt also creates the delivery obligation, before anyone can look for it.
         """
+        claimed_at = f"{time.time():.3f}".encode()
         for number in range(1, MAX_ATTEMPTS + 1):
-            claimed_at = f"{time.time():.3f}".encode()
             if self._store.add(self._key(push_key, f"attempt:{number}"), claimed_at, self._ttl):
                 if number == 1:
                     self._store.set(self._key(push_key, "owed"), b"1", self._ttl)
-                    self.renew(push_key)
                 return number
         return MAX_ATTEMPTS + 1
 
@@ -91,7 +90,8 @@ class Ledger:
         self._store.set(self._key(push_key, "lease"), b"1", self._lease_ttl)
 
     def orphaned(self, push_key: str) -> bool:
-        """Whether the process that claimed the push has shown no life for a lease's length.
+        """Whether the process that claimed the push has shown no life for a lease's length:
+        no lease, and a claim older than one.
 
         Compares wall-clock times written by different hosts: their clocks must agree to well
         within a lease, which NTP gives (WeChat's timestamp check needs it anyway).
@@ -102,8 +102,10 @@ class Ledger:
         return claimed_at is not None and time.time() - float(claimed_at) > self._lease_ttl
 
     def take_over(self, push_key: str) -> bool:
-        """Claim the lease of a push whose process died; True for exactly one caller."""
-        return self._store.add(self._key(push_key, "lease"), b"1", self._lease_ttl)
+        """Take an :meth:`orphaned` push's lease; True for exactly one caller, False if alive."""
+        return self.orphaned(push_key) and self._store.add(
+            self._key(push_key, "lease"), b"1", self._lease_ttl
+        )
 
     def finish(self, push_key: str, result: Result) -> None:
         """Record what the handler produced, for every attempt that waits on it."""

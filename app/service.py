@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -132,9 +132,10 @@ class WeChatService:
         self, push: Push, message: Message, key: str, attempt: int, deadline: float
     ) -> None:
         """Wait for the run an earlier attempt started; take the push over if its process died."""
-        pause = 0.01
-        while self.ledger.result(key) is None and time.monotonic() + pause < deadline:
-            if self.ledger.orphaned(key) and self.ledger.take_over(key):
+        for _ in self._polls(deadline):
+            if self.ledger.result(key) is not None:
+                return
+            if self.ledger.take_over(key):
                 if self.ledger.result(key) is None:  # it may have finished just before
                     metrics.TAKEOVERS.inc()
                     logger.warning(
@@ -144,8 +145,6 @@ class WeChatService:
                     )
                     self._run(push, message, key, deadline)
                 return
-            time.sleep(pause)
-            pause = min(pause * 2, 0.1)
 
     def _at_deadline(
         self, push: Push, message: Message, key: str, attempt: int, deadline: float
@@ -189,12 +188,21 @@ class WeChatService:
         body = seal(fields, push, self.account, now=int(time.time()), nonce=nonce)
         return Answer(body, _MIMETYPES[push.body_format])
 
+    @classmethod
+    def _wait_for(cls, condition: Callable[[], bool], deadline: float) -> None:
+        for _ in cls._polls(deadline):
+            if condition():
+                return
+
     @staticmethod
-    def _wait_for(condition: Callable[[], bool], deadline: float) -> None:
+    def _polls(deadline: float) -> Iterator[None]:
+        """Yield at once, then after growing pauses (10 to 100 ms) while one fits the deadline."""
         pause = 0.01
-        while not condition() and time.monotonic() + pause < deadline:
+        yield
+        while time.monotonic() + pause < deadline:
             time.sleep(pause)
             pause = min(pause * 2, 0.1)
+            yield
 
     # -- on the handler's pool thread ---------------------------------------------------
 
