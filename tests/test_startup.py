@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import urllib.parse
 from pathlib import Path
+
+import pytest
 
 from config import DEMO_VALUES, demo_warning, load_settings
 from tests.servers import ROOT, free_port, gunicorn, run_cli
@@ -35,14 +38,35 @@ def test_ping():
 NOT_COPIED = {".git", ".env", "instance", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 
 
-def checkout_with_user_files(directory: Path) -> Path:
+def checkout_with_user_files(
+    directory: Path, handlers: str = USER_HANDLERS, test: str = USER_TEST
+) -> Path:
     """A checkout like the user's: the repository's entries, plus myhandlers.py and its test."""
     for entry in ROOT.iterdir():
         if entry.name not in NOT_COPIED:
             (directory / entry.name).symlink_to(entry)
-    (directory / "myhandlers.py").write_text(USER_HANDLERS)
-    (directory / "test_myhandlers.py").write_text(USER_TEST)
+    (directory / "myhandlers.py").write_text(handlers)
+    (directory / "test_myhandlers.py").write_text(test)
     return directory
+
+
+def readme_example(readme: str, name: str) -> str:
+    """The Python block of ``readme`` that starts with the comment ``# <name>``."""
+    text = (ROOT / readme).read_text()
+    blocks = re.findall(rf"```python\n(# {re.escape(name)}\n.*?)```", text, re.S)
+    assert len(blocks) == 1, f"{readme} should show {name} once"
+    return str(blocks[0])
+
+
+def run_documented_test_command(checkout: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [".venv/bin/python", "-m", "pytest", "test_myhandlers.py"],
+        cwd=checkout,
+        env=clean_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def clean_environment() -> dict[str, str]:
@@ -52,17 +76,18 @@ def clean_environment() -> dict[str, str]:
 def test_a_users_test_beside_their_handlers_runs_with_the_documented_command(
     tmp_path: Path,
 ) -> None:
-    checkout = checkout_with_user_files(tmp_path)
-    result = subprocess.run(
-        [".venv/bin/python", "-m", "pytest", "test_myhandlers.py"],
-        cwd=checkout,
-        env=clean_environment(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_documented_test_command(checkout_with_user_files(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+@pytest.mark.parametrize("readme", ["README.md", "README.zh-CN.md"])
+def test_the_readme_handlers_pass_the_readme_test(tmp_path: Path, readme: str) -> None:
+    handlers = readme_example(readme, "myhandlers.py")
+    test = readme_example(readme, "test_myhandlers.py")
+    result = run_documented_test_command(checkout_with_user_files(tmp_path, handlers, test))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 passed" in result.stdout
 
 
 def test_the_projects_lint_leaves_the_users_files_alone(tmp_path: Path) -> None:
