@@ -42,11 +42,13 @@ def checkout_with_user_files(
     directory: Path, handlers: str = USER_HANDLERS, test: str = USER_TEST
 ) -> Path:
     """A checkout like the user's: the repository's entries, plus myhandlers.py and its test."""
+    written = {"myhandlers.py": handlers, "test_myhandlers.py": test}
     for entry in ROOT.iterdir():
-        if entry.name not in NOT_COPIED:
+        # Never a link to a file of the same name in the checkout: writing would overwrite it.
+        if entry.name not in NOT_COPIED and entry.name not in written:
             (directory / entry.name).symlink_to(entry)
-    (directory / "myhandlers.py").write_text(handlers)
-    (directory / "test_myhandlers.py").write_text(test)
+    for name, source in written.items():
+        (directory / name).write_text(source)
     return directory
 
 
