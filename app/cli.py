@@ -2,8 +2,10 @@
 
 ``keygen`` makes console values, ``check`` says what to paste and probes a running server,
 ``simulate`` plays WeChat against any URL, ``info`` prints the console values at start-up.
-Commands read the settings themselves (environment over ``.env``), so ``keygen`` works before
-anything is configured and a bad setting is one clear line, not a traceback.
+Commands read the settings themselves (environment over ``.env`` in the working directory), so
+``keygen`` works before anything is configured and a bad setting is one clear line, not a
+traceback; ``info`` and ``check`` import the handlers too, so that ``make run`` stops on a bad
+``WX_HANDLERS`` with that one line before gunicorn starts.
 """
 
 from __future__ import annotations
