@@ -24,105 +24,24 @@ from app.testing import PushBuilder
 from app.wechat.replies import TextReply
 from config import load_settings
 from tests.conftest import AES_KEY, APPID, TOKEN
+from tests.nginxkit import DEPLOY, host_install, nginx_t, require_nginx
 from tests.servers import NO_ANSWER, ROOT, free_port, gunicorn, request, run_cli, wait_for_port
 
-DEPLOY = ROOT / "deploy"
-# .ci/run installs both and sets this, so that CI never skips the deploy kit's tests.
-REQUIRE_NGINX = os.environ.get("WX_TEST_REQUIRE_NGINX") == "1"
 #: Query parameters that must never reach a log: each one signs or names the push.
 SIGNED = ("signature", "nonce", "openid", "msg_signature")
 
 
-@pytest.fixture
-def nginx_tools() -> None:
-    """Skip (or fail under WX_TEST_REQUIRE_NGINX=1) where nginx or openssl is missing."""
-    missing = [tool for tool in ("nginx", "openssl") if shutil.which(tool) is None]
-    if missing:
-        reason = f"{' and '.join(missing)} not installed (apt-get install nginx-light openssl)"
-        if REQUIRE_NGINX:
-            pytest.fail(reason)
-        pytest.skip(reason)
-
-
-def _install(name: str, tmp: Path, ports: tuple[int, int], upstream: str) -> str:
-    """deploy/<name> as installed on a host, with loopback ports and every path under tmp."""
-    http_port, https_port = ports
-    text = (DEPLOY / name).read_text()
-    for installed, here in (
-        ("/etc/letsencrypt/live/wx.example.com/fullchain.pem", f"{tmp}/cert.pem"),
-        ("/etc/letsencrypt/live/wx.example.com/privkey.pem", f"{tmp}/key.pem"),
-        ("/etc/nginx/wx-push-proxy.conf", str(DEPLOY / "wx-push-proxy.conf")),
-        ("/var/log/nginx/", f"{tmp}/"),
-        ("/var/www/acme", f"{tmp}/acme"),
-        ("server 127.0.0.1:8000;", f"server {upstream};"),
-        ("listen 80;", f"listen 127.0.0.1:{http_port};"),
-        ("listen [::]:80;", ""),
-        ("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;"),
-        ("listen [::]:443 ssl http2;", ""),
-    ):
-        text = text.replace(installed, here)
-    return text
-
-
-def _nginx_conf(
-    tmp: Path,
-    ports: tuple[int, int],
-    *,
-    upstream: str = "127.0.0.1:8000",
-    https: bool = True,
-) -> Path:
-    """The kit installed under tmp as deploy/README.md installs it on a host.
-
-    ``https=False`` is the bootstrap's first step: port 80 only, no certificate yet.
-    """
-    conf_d = tmp / "conf.d"
-    conf_d.mkdir(exist_ok=True)
-    (conf_d / "wx-push-http.conf").write_text(_install("nginx.conf", tmp, ports, upstream))
-    if https:
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-            + ["-keyout", str(tmp / "key.pem"), "-out", str(tmp / "cert.pem")]
-            + ["-subj", "/CN=wx.example.com"],
-            check=True,
-            capture_output=True,
-        )
-        (conf_d / "wx-push-https.conf").write_text(
-            _install("nginx-https.conf", tmp, ports, upstream)
-        )
-    temp_paths = "".join(
-        f"    {kind}_temp_path {tmp};\n"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    main = _install("nginx-main.conf", tmp, ports, upstream)
-    for installed, here in (
-        # Workers must read the test's private directories (the ACME webroot).
-        ("user www-data;", "user root;"),
-        ("pid /run/nginx.pid;", f"pid {tmp}/nginx.pid;\ndaemon off;"),
-        ("include /etc/nginx/conf.d/*.conf;", f"{temp_paths}    include {conf_d}/*.conf;"),
-    ):
-        assert installed in main, f"nginx-main.conf no longer has {installed!r}"
-        main = main.replace(installed, here)
-    (tmp / "nginx.conf").write_text(main)
-    return tmp / "nginx.conf"
-
-
-def _nginx_t(main: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["nginx", "-t", "-p", str(main.parent), "-c", str(main)], capture_output=True, text=True
-    )
-
-
-@pytest.mark.usefixtures("nginx_tools")
 def test_nginx_config_is_valid(tmp_path: Path) -> None:
-    main = _nginx_conf(tmp_path, (free_port(), free_port()))
-    result = _nginx_t(main)
+    require_nginx()
+    main = host_install(tmp_path, (free_port(), free_port()))
+    result = nginx_t(main)
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.usefixtures("nginx_tools")
 def test_the_http_only_first_step_is_valid_without_a_certificate(tmp_path: Path) -> None:
-    main = _nginx_conf(tmp_path, (free_port(), free_port()), https=False)
-    result = _nginx_t(main)
+    require_nginx()
+    main = host_install(tmp_path, (free_port(), free_port()), https=False)
+    result = nginx_t(main)
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "cert.pem").exists()
 
@@ -143,8 +62,9 @@ class Site(NamedTuple):
 
 
 @pytest.fixture
-def behind_nginx(nginx_tools: None, tmp_path: Path) -> Iterator[Site]:
+def behind_nginx(tmp_path: Path) -> Iterator[Site]:
     """gunicorn behind the kit's nginx, both logging into tmp_path."""
+    require_nginx()
     env = {
         "WX_TOKEN": TOKEN,
         "WX_APPID": APPID,
@@ -156,7 +76,7 @@ def behind_nginx(nginx_tools: None, tmp_path: Path) -> Iterator[Site]:
     }
     http_port, https_port = free_port(), free_port()
     with gunicorn(env, workers=2, log=tmp_path / "gunicorn.log") as upstream:
-        main = _nginx_conf(
+        main = host_install(
             tmp_path, (http_port, https_port), upstream=upstream.removeprefix("http://")
         )
         nginx = subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", str(main)])
