@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-import select
+import selectors
 import shutil
 import signal
 import socket
@@ -158,23 +158,27 @@ def _closed_unanswered(connections: list[socket.socket], feed: bytes, timeout: f
     :return: whether all were closed within ``timeout`` without a byte of answer.
     """
     open_ = set(connections)
-    deadline = time.monotonic() + timeout
-    sent = 0
-    while open_ and time.monotonic() < deadline:
-        readable, _, _ = select.select(list(open_), [], [], 1)
-        for connection in readable:
-            try:
-                answer = connection.recv(1024)
-            except ConnectionResetError:
-                answer = b""
-            assert answer == b"", f"answered {answer[:60]!r} instead of closing"
-            open_.discard(connection)
-        for connection in list(open_):
-            try:
-                connection.sendall(feed[sent % len(feed) : sent % len(feed) + 1])
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # closed; the next select sees it
-        sent += 1
+    with selectors.DefaultSelector() as waiting:
+        for connection in connections:
+            waiting.register(connection, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        sent = 0
+        while open_ and time.monotonic() < deadline:
+            for key, _ in waiting.select(timeout=1):
+                connection = next(c for c in open_ if c.fileno() == key.fd)
+                try:
+                    answer = connection.recv(1024)
+                except ConnectionResetError:
+                    answer = b""
+                assert answer == b"", f"answered {answer[:60]!r} instead of closing"
+                waiting.unregister(connection)
+                open_.discard(connection)
+            for connection in open_:
+                try:
+                    connection.sendall(feed[sent % len(feed) : sent % len(feed) + 1])
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # closed; the next select sees it
+            sent += 1
     return not open_
 
 
