@@ -305,10 +305,10 @@ def test_a_worker_that_cannot_boot_stops_gunicorn_with_its_own_error(tmp_path: P
     )
     output = result.stdout + result.stderr
     assert result.returncode == 3, output
-    assert "SyntaxError: invalid syntax" in output
+    assert output.count("error: Could not import 'broken_handlers'") == 1, output
     assert "Reason: Worker failed to boot." in output
-    assert output.count("Traceback (most recent call last)") == 1, output
-    assert "AttributeError" not in output and "Exception during worker exit" not in output
+    # worker_exit runs for a worker that never booted too: it must find nothing to close.
+    assert "Traceback" not in output and "Exception during worker exit" not in output, output
 
 
 def test_systemd_unit_runs_gunicorn_from_the_virtualenv() -> None:
