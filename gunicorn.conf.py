@@ -48,8 +48,13 @@ access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 
 
 def worker_exit(server, worker):  # type: ignore[no-untyped-def]
-    """Let handlers still running finish and deliver what users are owed before exiting."""
-    service = getattr(worker.wsgi, "extensions", {}).get("wechat")
+    """Let handlers still running finish and deliver what users are owed before exiting.
+
+    A worker whose app failed to load (a broken WX_HANDLERS module) has no ``wsgi`` and
+    nothing to finish; gunicorn has already logged why it failed.
+    """
+    app = getattr(worker, "wsgi", None)
+    service = getattr(app, "extensions", {}).get("wechat")
     if service is not None:
         service.close()
 
