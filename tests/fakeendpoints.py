@@ -136,7 +136,7 @@ def parse_multipart(content_type: str, raw: bytes) -> Part | None:
     delimiter = b"--" + match.group(1).encode("latin-1")
     for chunk in raw.split(delimiter)[1:-1]:
         head, _, content = chunk.removeprefix(b"\r\n").partition(b"\r\n\r\n")
-        headers = head.decode("latin-1")
+        headers = head.decode("utf-8", "replace")
         name = re.search(r'name="([^"]*)"', headers)
         filename = re.search(r'filename="([^"]*)"', headers)
         ctype = re.search(r"(?im)^content-type:\s*(\S+)", headers)

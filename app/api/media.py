@@ -85,7 +85,11 @@ def prepare_upload(kind: str, media: Source, filename: str | None) -> Upload:
     if found not in formats:
         raise ValueError(f"{kind} media are {', '.join(formats)}, not {found}")
     content_type, extension = FORMATS[found]
-    return Upload("media", filename or f"{kind}{extension}", content, content_type)
+    # WeChat reads the format from the file name too (40005): make the extension agree.
+    name = Path(filename or kind)
+    if _EXTENSIONS.get(name.suffix.lower()) != found:
+        name = name.with_name(name.stem + extension)
+    return Upload("media", name.name, content, content_type)
 
 
 def _uploaded(kind: str, answer: Answer) -> str:
@@ -119,7 +123,8 @@ class Media(Caller):
         :param kind: ``image`` (JPEG, PNG, GIF ≤ 2 MB), ``voice`` (AMR, MP3 ≤ 2 MB, ≤ 60 s),
             ``video`` (MP4 ≤ 10 MB) or ``thumb`` (JPEG ≤ 64 KB); a Mini Program takes images.
         :param media: the bytes, or a file's path (read here, before sending).
-        :param filename: the name WeChat is given; by default the file's, or ``<kind>.<ext>``.
+        :param filename: the name WeChat is given; by default the file's, or ``<kind>.<ext>``;
+            its extension is made to match the format.
         :raises ValueError: see :func:`prepare_upload`.
         """
         if self.miniprogram and kind != "image":
