@@ -122,6 +122,6 @@ def test_a_sub_menu_name_of_60_bytes_is_sent(call: Caller, fake: FakeWeChat) -> 
 def test_a_mini_program_has_no_menu(fake: FakeWeChat) -> None:
     call = Caller("sync", base_url=fake.url, miniprogram=True)
     for method, args in (("create_menu", (MENU,)), ("get_menu", ()), ("delete_menu", ())):
-        with pytest.raises(ValueError, match="custom menus belong to Official Accounts"):
+        with pytest.raises(ValueError, match="custom menus are for Official Accounts"):
             call(method, *args)
     call.close()

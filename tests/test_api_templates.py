@@ -207,6 +207,6 @@ def test_official_account_messages_refuse_a_mini_program(
     fake: FakeWeChat, method: str, what: str
 ) -> None:
     call = Caller("sync", base_url=fake.url, miniprogram=True)
-    with pytest.raises(ValueError, match=f"{what} belong to Official Accounts"):
+    with pytest.raises(ValueError, match=f"{what} are for Official Accounts"):
         call(method, OPENID, "T", {"thing1": "x"})
     call.close()

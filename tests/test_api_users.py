@@ -97,6 +97,6 @@ def test_arguments_are_checked(
 
 def test_a_mini_program_has_no_user_profiles(fake: FakeWeChat) -> None:
     call = Caller("sync", base_url=fake.url, miniprogram=True)
-    with pytest.raises(ValueError, match="user profiles belong to Official Accounts"):
+    with pytest.raises(ValueError, match="user profiles are for Official Accounts"):
         call("user_info", OPENID)
     call.close()

@@ -107,7 +107,7 @@ class Caller:
 
     def _official_only(self, what: str) -> None:
         if self.miniprogram:
-            raise ValueError(f"{what} belong to Official Accounts; a Mini Program cannot send them")
+            raise ValueError(f"{what} are for Official Accounts; this account is a Mini Program")
 
 
 class SyncCaller(Caller):
