@@ -2,7 +2,7 @@
 
 Each ``/cgi-bin/token`` call issues a new token and revokes the last, and a forced
 ``/cgi-bin/stable_token`` replaces the token everyone holds, so processes that refresh on their
-own knock each other out with 40001 (PROTOCOL.md §7). Here the token is cached in the store as
+own knock each other out with 40001 (API.md §1). Here the token is cached in the store as
 JSON ``{"access_token": ..., "expires_at": <wall-clock seconds>}`` under
 ``access_token:<appid>``, and only the holder of the store lock ``token-refresh:<appid>`` asks
 WeChat for a new one::
