@@ -61,8 +61,10 @@ class _Run:
     the reply first computes it, and the others reuse it.
     """
 
-    def __init__(self, future: Future[Reply | None]) -> None:
+    def __init__(self, future: Future[Reply | None], *, kept_replies: bool) -> None:
+        """:param kept_replies: whether the user may have replies kept for them to take."""
         self.future = future
+        self.kept_replies = kept_replies
         self._lock = threading.Lock()
         self._result: Result | None = None
 
@@ -115,9 +117,10 @@ class WeChatService:
         :return: the answer, or None when this attempt should lapse so that WeChat retries.
         """
         key = message.push_key
-        attempt = self.ledger.begin(key)
+        claim = self.ledger.begin(key, peek=self.delivery.kept_key(message.from_user_name))
+        attempt = claim.attempt
         if attempt == 1:
-            run: _Run | None = self._start(message, key)
+            run: _Run | None = self._start(message, key, kept_replies=claim.peeked is not None)
         else:
             metrics.DEDUP_HITS.inc()
             earlier = self.ledger.answer(key)
@@ -141,10 +144,10 @@ class WeChatService:
             return self._answer_with(push, key, result)
         return self._at_deadline(push, message, key, attempt)
 
-    def _start(self, message: Message, key: PushKey) -> _Run:
+    def _start(self, message: Message, key: PushKey, *, kept_replies: bool) -> _Run:
         """Start the handler on a native thread, under this process's lease."""
         self.leases.hold(key)
-        run = _Run(self.pool.run(lambda: self.run_handler(message)))
+        run = _Run(self.pool.run(lambda: self.run_handler(message)), kept_replies=kept_replies)
         self._runs[key] = run
         return run
 
@@ -154,7 +157,7 @@ class WeChatService:
             run.future.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
             return None
-        return run.result(lambda reply: self._outcome(push, message, reply))
+        return run.result(lambda reply: self._outcome(push, message, reply, run.kept_replies))
 
     def _follow(
         self, message: Message, key: PushKey, attempt: int, deadline: float
@@ -182,7 +185,7 @@ class WeChatService:
                     key,
                     attempt,
                 )
-                return self._start(message, key)
+                return self._start(message, key, kept_replies=True)
         return None
 
     def _at_deadline(
@@ -255,7 +258,7 @@ class WeChatService:
         first_seen = deadline - self.settings.deadline
 
         def settle() -> None:
-            result = run.result(lambda reply: self._outcome(push, message, reply))
+            result = run.result(lambda reply: self._outcome(push, message, reply, run.kept_replies))
             self._settle(push, message, key, result, first_seen)
 
         run.future.add_done_callback(lambda _: self.pool.background(settle))
@@ -320,7 +323,9 @@ class WeChatService:
             )
             return None
 
-    def _outcome(self, push: Push, message: Message, reply: Reply | None) -> Result:
+    def _outcome(
+        self, push: Push, message: Message, reply: Reply | None, kept_replies: bool
+    ) -> Result:
         """What the push's attempts answer with: the account's rules applied to the reply
         (:mod:`app.policy`), content a Mini Program cannot take sent late, a kept reply joined."""
         now = int(time.time())
@@ -331,7 +336,7 @@ class WeChatService:
         if decision.late is not None:
             self.delivery.send(openid, decision.late, miniprogram=True)
         fields = decision.passive
-        if decision.may_carry_kept:
+        if decision.may_carry_kept and kept_replies:
             kept = self.delivery.take_pending(openid)
             if kept is not None:
                 fields, unsent = policy.merge_kept(fields, kept, now=now)
