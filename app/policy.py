@@ -6,10 +6,15 @@ content, only "success" or a transfer to customer service; an event shows a pass
 the user only when it was raised from the chat; WeChat forwards only user messages to customer
 service. :func:`decide` applies those rules and says what the service must do; the service does
 it (:mod:`app.service`), so the rules can be read and tested on their own.
+
+A text longer than WeChat shows passively (:data:`PASSIVE_TEXT_BYTES`) is cut by
+:func:`fit_passive` at a line or sentence break, its first part answered and the rest sent by
+the customer-service API, or, with no way to send it, cut short with :data:`CUT_MARKER`.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +25,17 @@ from .wechat.messages import Event, Message
 from .wechat.replies import Reply, TransferCustomerServiceReply
 
 Fields = dict[str, Any]
+
+#: WeChat shows no passive text reply over this many UTF-8 bytes: a longer one reaches nobody
+#: and the user sees "该公众号提供的服务出现故障" (API.md §2, observed).
+PASSIVE_TEXT_BYTES = 2047
+#: A customer-service text takes at most this many UTF-8 bytes (API.md §2).
+CUSTOM_TEXT_BYTES = 2048
+#: Ends a text cut short because the rest has no way to the user.
+CUT_MARKER = "…"
+
+#: Where a text is best cut, best first: after a line break, a sentence's end, a space.
+_BREAKS = (re.compile(r"\n"), re.compile(r"[。！？!?；;]|\.(?=\s)"), re.compile(r"\s"))
 
 #: Events raised from the user's chat, the only ones whose passive reply the user sees
 #: (PROTOCOL.md, "Unsettled"); content for any other event is not sent.
@@ -106,3 +122,64 @@ def fields_of(message: Message, reply: Reply, *, now: int) -> Fields:
     return reply.to_fields(
         to_user_name=message.from_user_name, from_user_name=message.to_user_name, create_time=now
     )
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A passive reply WeChat can show, and what of it must go another way."""
+
+    #: The passive answer's fields; None answers "success".
+    passive: Fields | None
+    #: Text still to send, after the answer, by the customer-service API; "" when none.
+    rest: str = ""
+    #: UTF-8 bytes of a text that had to be cut short with :data:`CUT_MARKER`, else 0.
+    cut_from: int = 0
+
+
+def fit_passive(fields: Fields | None, *, can_send_rest: bool) -> Fitted:
+    """Make a passive answer's text short enough to be shown.
+
+    :param can_send_rest: the customer-service API can take the rest (an AppSecret is set);
+        otherwise the text is cut short and ends with :data:`CUT_MARKER`.
+    """
+    if fields is None or fields.get("MsgType") != "text":
+        return Fitted(fields)
+    content = str(fields["Content"])
+    size = len(content.encode())
+    if size <= PASSIVE_TEXT_BYTES:
+        return Fitted(fields)
+    if can_send_rest:
+        first = split_text(content, PASSIVE_TEXT_BYTES)[0]
+        rest = content[len(first) :].lstrip()
+        return Fitted({**fields, "Content": first.rstrip()}, rest=rest)
+    room = PASSIVE_TEXT_BYTES - len(CUT_MARKER.encode())
+    first = split_text(content, room)[0].rstrip()
+    return Fitted({**fields, "Content": first + CUT_MARKER}, cut_from=size)
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Cut ``text`` into consecutive parts of at most ``limit`` UTF-8 bytes; they join to it.
+
+    Each cut falls after the last line break that fits, else the last sentence end (。！？!?；
+    or a full stop before a space), else the last space, so that a part is not less than half
+    full; failing those, after the last whole character that fits.
+    """
+    parts = []
+    rest = text
+    while len(rest.encode()) > limit:
+        head = rest.encode()[:limit].decode(errors="ignore")
+        cut = _break(head)
+        parts.append(rest[:cut])
+        rest = rest[cut:]
+    parts.append(rest)
+    return parts
+
+
+def _break(head: str) -> int:
+    """Where to end a part that may be at most ``head``: just after the best break in its
+    second half, or all of it."""
+    for pattern in _BREAKS:
+        ends = [match.end() for match in pattern.finditer(head)]
+        if ends and ends[-1] > len(head) // 2:
+            return ends[-1]
+    return len(head) or 1
