@@ -2,8 +2,9 @@
 
 A handler is a plain function of the message (regex handlers also get the match) that returns
 what :func:`app.wechat.replies.make_reply` accepts: None or "" for "success", a ``str`` for a
-text reply, or a reply object. Users build a :class:`Router` in their own module and name it
-with ``WX_HANDLERS``; :func:`load_router` finds it the way ``flask --app`` finds an app.
+text reply, or a reply object. Middleware (:mod:`app.middleware`) registered here runs around
+every handler. Users build a :class:`Router` in their own module and name it with
+``WX_HANDLERS``; :func:`load_router` finds it the way ``flask --app`` finds an app.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ from .wechat.messages import (
 
 #: What the router stores: a handler of ``(message)`` or, for patterns, ``(message, match)``.
 Handler = Callable[..., object]
+#: Code around every handler: ``(message, call_next)``, see :mod:`app.middleware`.
+Middleware = Callable[[Message, Callable[[], Any]], Any]
+_M = TypeVar("_M", bound=Middleware)
 _K = TypeVar("_K")
 _H = TypeVar("_H", bound=Callable[[Message], object])
 #: A handler of one event or message type, annotated with that type's class (``ScanEvent`` for
@@ -104,6 +108,9 @@ class Router:
     5. ``msg_type`` (``msg_type="event"`` takes every event left);
     6. the fallback.
 
+    Middleware runs around the chosen handler in registration order, the first registered
+    outermost (:meth:`middleware`).
+
     Registering a second handler for the same thing raises ``ValueError``, so a handler is
     never silently shadowed. Handlers are called by :meth:`dispatch` without protection: the
     service catches and logs their exceptions around the call of :meth:`resolve`'s route.
@@ -117,6 +124,7 @@ class Router:
         self._events: dict[str, Handler] = {}
         self._msg_types: dict[str, Handler] = {}
         self._fallback: Handler | None = None
+        self._middleware: list[Middleware] = []
 
     def add_handler(
         self,
@@ -260,6 +268,37 @@ class Router:
         """Register the handler of everything no other handler takes."""
         self.add_handler(func)
         return func
+
+    # -- middleware -------------------------------------------------------------------------
+
+    def add_middleware(self, func: Middleware) -> None:
+        """Run ``func(message, call_next)`` around every handler, inside the middleware
+        registered before it (:mod:`app.middleware`).
+
+        :raises ValueError: ``func`` is registered already.
+        """
+        if func in self._middleware:
+            raise ValueError(f"middleware {_qualified_name(func)} is registered already")
+        self._middleware.append(func)
+
+    def middleware(self, func: _M) -> _M:
+        """Register a middleware, e.g. a blacklist, a rate limit or a timer::
+
+        @router.middleware
+        def timed(message, call_next):
+            started = time.monotonic()
+            try:
+                return call_next()
+            finally:
+                ctx.log.info("handled in %.3f s", time.monotonic() - started)
+        """
+        self.add_middleware(func)
+        return func
+
+    @property
+    def middlewares(self) -> tuple[Middleware, ...]:
+        """The registered middleware, outermost first."""
+        return tuple(self._middleware)
 
     # -- dispatch ---------------------------------------------------------------------------
 
