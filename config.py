@@ -111,6 +111,8 @@ class Settings:
     log_content: bool = False
     #: WX_METRICS: serve Prometheus metrics at /metrics.
     metrics: bool = True
+    #: WX_SESSION_TTL: seconds a user's session (ctx.session) lives after its last change.
+    session_ttl: int = 7 * 24 * 3600
 
 
 #: The values .env.example ships with, which ``make run`` serves until there is a ``.env``.
@@ -241,6 +243,7 @@ def _build(env: Mapping[str, str]) -> Settings:
         log_format=_parse("WX_LOG_FORMAT", get, _log_format, "text"),
         log_content=_parse("WX_LOG_CONTENT", get, _bool, False),
         metrics=_parse("WX_METRICS", get, _bool, True),
+        session_ttl=_parse("WX_SESSION_TTL", get, _positive_int, Settings.session_ttl),
     )
 
 

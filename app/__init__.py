@@ -2,12 +2,13 @@
 
 Handler authors import what they need from here::
 
-    from app import Router, TextReply
+    from app import Router, TextReply, ctx
 
     router = Router()
 
     @router.text
     def echo(message):
+        ctx.session["last"] = message.content  # the user's session, saved on return
         return TextReply(message.content)
 """
 
@@ -20,15 +21,19 @@ from flask import Flask
 from config import Settings, load_settings
 
 from . import demo, logs, monitoring
-from .api import WeChatAPI
 from .cli import wx
+from .clients import Clients
+from .context import Contexts
+from .context import ctx as ctx
 from .delivery import Delivery
 from .lease import LeaseKeeper
 from .ledger import Ledger
+from .loops import Loops
 from .router import Router as Router
 from .router import load_router
 from .runner import HandlerPool
 from .service import WeChatService, build_account
+from .sessions import Sessions
 from .store import open_shared_store
 from .views import bp
 from .wechat.messages import Event as Event
@@ -64,29 +69,34 @@ def create_app(settings: Settings | None = None) -> Flask:
     namespace = (
         settings.appid or "token-" + hashlib.sha256(settings.token.encode()).hexdigest()[:12]
     )
-    api = (
-        WeChatAPI(
-            settings.appid,
-            settings.appsecret,
-            store,
-            base_url=settings.api_base,
-            token_endpoint=settings.token_endpoint.value,
-        )
-        if settings.appsecret
-        else None
-    )
     ledger = Ledger(store, namespace=namespace, ttl=settings.ledger_ttl)
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body
+    # What handlers reach (app.context): the API clients, the loops of async handlers, the
+    # users' sessions and customer-service windows; handlers run in this app's context.
+    pool = HandlerPool(settings.handler_threads)
+    loops = Loops()
+    clients = Clients(settings, store, loops)
+    delivery = Delivery(store, namespace=namespace, api=clients.api, later=pool.later)
+    sessions = Sessions(store, namespace=namespace, ttl=settings.session_ttl)
+    contexts = Contexts(
+        settings,
+        sessions=sessions,
+        windows=delivery.windows,
+        clients=clients,
+        loops=loops,
+        app_context=app.app_context,
+    )
     app.extensions["wechat"] = WeChatService(
         settings,
         build_account(settings),
         router,
         store=store,
         ledger=ledger,
-        pool=HandlerPool(settings.handler_threads),
-        delivery=Delivery(store, namespace=namespace, api=api),
+        pool=pool,
+        delivery=delivery,
         leases=LeaseKeeper(ledger, interval=LEASE_RENEWAL),
+        contexts=contexts,
     )
     app.register_blueprint(bp, url_prefix=settings.path)
     monitoring.init_app(app, metrics=settings.metrics)

@@ -1,28 +1,38 @@
 """Late delivery: replies that could not go back as the passive reply of their push.
 
-A reply is late when its handler outlived every attempt, or when the account is a Mini Program
-(which takes no passive content). With an AppSecret it goes out through the customer-service
-API at once. Without one, an Official Account keeps it and sends it as the passive reply to the
-same user's next message, so what a handler produced is not lost; a Mini Program without an
-AppSecret has no way to send it, which is logged as an error.
+A reply is late when its handler outlived every attempt, when the account is a Mini Program
+(which takes no passive content), or when it is the rest of a text too long to be shown
+passively. With an AppSecret it goes out through the customer-service API at once, a long text
+in parts of at most 2048 bytes, in order. Without one, an Official Account keeps it and sends it
+as the passive reply to the same user's next message, so what a handler produced is not lost; a
+Mini Program without an AppSecret has no way to send it, which is logged as an error.
+
+The customer-service API takes a message only within the window the user's last action opened
+(:mod:`app.window`). A reply it would refuse, known from the user's record or learnt from
+WeChat's answer (45015 window passed, 45047 allowance used up), is kept the same way for the
+user's next message instead of being dropped, and the log line and ``wx_kept_replies`` say
+why. A Mini Program's kept replies are sent by the API once the user writes again.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from . import metrics
+from .api import ReplyWindowPassed, TooManyReplies
 from .logs import pseudonym
+from .policy import CUSTOM_TEXT_BYTES, Fitted, split_text
 from .store import Store
+from .wechat.messages import Message
+from .window import Contact, Later, Windows
 
 logger = logging.getLogger(__name__)
 
-#: The customer-service window after a user's message is 48 hours (PROTOCOL.md §7).
-PENDING_TTL = 48 * 3600
+#: Seconds between a passive answer and the rest of its text, so that the parts arrive in order.
+FOLLOW_UP_DELAY = 1.0
 
 Fields = dict[str, Any]
 
@@ -87,41 +97,76 @@ def to_custom_message(reply: Fields, *, miniprogram: bool) -> tuple[str, dict[st
 
 
 class Delivery:
-    """Sends late replies by the customer-service API, or keeps them for the next message."""
+    """Sends late replies by the customer-service API, or keeps them for the next message.
 
-    def __init__(self, store: Store, *, namespace: str, api: CustomerService | None) -> None:
-        self._store = store
-        self._prefix = f"pending:{namespace}:"
+    :param later: schedules background work (the handler pool's ``later``): the rest of a long
+        text, and the writes of :class:`~app.window.Windows`.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        namespace: str,
+        api: CustomerService | None,
+        later: Later | None = None,
+    ) -> None:
         self._api = api
+        self._later = later
+        self.windows = Windows(store, namespace=namespace, tracked=api is not None, later=later)
+
+    @property
+    def can_send(self) -> bool:
+        """Whether the customer-service API is there (an AppSecret is set)."""
+        return self._api is not None
+
+    def kept_key(self, openid: str) -> str:
+        """The store key of ``openid``'s record (windows and kept replies).
+
+        The ledger reads it along with a push's claim, so that knowing whether there is
+        anything to take costs no round trip of its own.
+        """
+        return self.windows.key(openid)
+
+    def saw(self, message: Message, peeked: bytes | None, *, miniprogram: bool) -> Contact:
+        """Take in a push: what its user's record says (as the claim read it) and what the
+        push opened. A Mini Program user who writes again gets their kept replies by the API.
+        """
+        contact = self.windows.saw(message, Contact.parse(peeked))
+        if contact.kept and miniprogram and message.is_user_message and self._later is not None:
+            openid = message.from_user_name
+            self._later(0, lambda: self._resend_kept(openid))
+        return contact
 
     def send(self, openid: str, reply: Fields, *, miniprogram: bool) -> None:
         """Deliver ``reply`` to ``openid`` by the best way the account has; never raises.
 
         :param miniprogram: the push came from a Mini Program (by setting, or because it was
-            JSON), which narrows the message types and has no next-message fallback.
+            JSON), which narrows the message types and has no passive reply to carry it later.
         """
         if self._api is None:
-            self._keep(openid, reply, miniprogram)
+            self._keep_without_api(openid, reply, miniprogram)
             return
-        message = to_custom_message(reply, miniprogram=miniprogram)
-        if message is None:
-            metrics.LATE_DELIVERIES.labels("dropped").inc()
-            logger.error(
-                "late %s reply to %s dropped: the customer-service API has no such message",
-                reply.get("MsgType"),
-                pseudonym(openid),
-            )
-            return
-        msg_type, payload = message
         try:
-            self._api.send_custom(openid, msg_type, payload)
+            with self.windows.editing(openid) as contact:
+                self._send(contact, openid, reply, miniprogram)
         except Exception as e:  # runs on a pool thread: report every failure, never raise
-            logger.error("late %s reply to %s not delivered: %s", msg_type, pseudonym(openid), e)
+            logger.error("late reply to %s not delivered: %s", pseudonym(openid), e)
+
+    def follow(self, openid: str, fitted: Fitted) -> None:
+        """After a passive answer: send the rest of its text, or say that it was cut short."""
+        if fitted.cut_from:
+            logger.warning(
+                "text reply to %s is %d bytes, WeChat shows %d at most: cut short (set"
+                " WX_APPSECRET to send the rest by the customer-service API)",
+                pseudonym(openid),
+                fitted.cut_from,
+                len(str(fitted.passive["Content"] if fitted.passive else "").encode()),
+            )
+        if not fitted.rest or self._later is None:
             return
-        metrics.LATE_DELIVERIES.labels("customer_service").inc()
-        logger.info(
-            "late %s reply delivered to %s by the customer-service API", msg_type, pseudonym(openid)
-        )
+        rest = {"MsgType": "text", "Content": fitted.rest}
+        self._later(FOLLOW_UP_DELAY, lambda: self.send(openid, rest, miniprogram=False))
 
     def typing(self, openid: str) -> None:
         """Show "typing…" to a user whose reply is late, when the API is available."""
@@ -132,7 +177,63 @@ class Delivery:
         except Exception as e:  # runs on a pool thread: a hint to the user, never a failure
             logger.info("typing indicator for %s not shown: %s", pseudonym(openid), e)
 
-    def _keep(self, openid: str, reply: Fields, miniprogram: bool) -> None:
+    def take_pending(self, openid: str) -> Fields | None:
+        """Take the oldest reply kept for ``openid``; the rest wait for later messages."""
+        with self.windows.editing(openid) as contact:
+            return contact.kept.pop(0) if contact.kept else None
+
+    def _send(self, contact: Contact, openid: str, reply: Fields, miniprogram: bool) -> None:
+        """Send ``reply`` within the user's window, keeping what WeChat would refuse."""
+        assert self._api is not None
+        messages = to_custom_messages(reply, miniprogram=miniprogram)
+        if not messages:
+            metrics.LATE_DELIVERIES.labels("dropped").inc()
+            logger.error(
+                "late %s reply to %s dropped: the customer-service API has no such message",
+                reply.get("MsgType"),
+                pseudonym(openid),
+            )
+            return
+        for index, (msg_type, payload) in enumerate(messages):
+            reach = contact.reach(time.time())
+            refusal, used_up = ("" if reach else reach.reason), reach.used_up
+            if reach:
+                try:
+                    self._api.send_custom(openid, msg_type, payload)
+                except (ReplyWindowPassed, TooManyReplies) as e:
+                    contact.refused(e.errcode)
+                    refusal = f"{e.path} answered {e.errcode}, {type(e).__name__}"
+                    used_up = isinstance(e, TooManyReplies)
+                except Exception as e:
+                    logger.error(
+                        "late %s reply to %s not delivered: %s", msg_type, pseudonym(openid), e
+                    )
+                    return
+            if refusal:
+                unsent = _rest(reply, index)
+                contact.kept.append(unsent)
+                metrics.KEPT_REPLIES.labels("allowance_used" if used_up else "window_closed").inc()
+                self._kept(openid, unsent, f"the customer-service API would refuse it: {refusal}")
+                return
+            contact.count_sent(time.time())
+            metrics.LATE_DELIVERIES.labels("customer_service").inc()
+            logger.info(
+                "late %s reply delivered to %s by the customer-service API",
+                msg_type,
+                pseudonym(openid),
+            )
+
+    def _resend_kept(self, openid: str) -> None:
+        """Send a Mini Program user's kept replies, now that their message opened a window."""
+        try:
+            with self.windows.editing(openid) as contact:
+                kept, contact.kept = contact.kept, []
+                for reply in kept:
+                    self._send(contact, openid, reply, True)
+        except Exception as e:  # background work: report, never raise
+            logger.error("kept replies to %s not delivered: %s", pseudonym(openid), e)
+
+    def _keep_without_api(self, openid: str, reply: Fields, miniprogram: bool) -> None:
         if miniprogram:
             metrics.LATE_DELIVERIES.labels("dropped").inc()
             logger.error(
@@ -141,47 +242,37 @@ class Delivery:
                 pseudonym(openid),
             )
             return
-        key = self._pending_key(openid)
-        with self._store.lock(key, ttl=5, wait=5):
-            kept = self._load(key)
-            kept.append(reply)
-            self._store.set(key, json.dumps(kept).encode(), PENDING_TTL)
+        with self.windows.editing(openid) as contact:
+            contact.kept.append(reply)
+        metrics.KEPT_REPLIES.labels("no_appsecret").inc()
+        self._kept(openid, reply, "set WX_APPSECRET to send it at once")
+
+    @staticmethod
+    def _kept(openid: str, reply: Fields, why: str) -> None:
         metrics.LATE_DELIVERIES.labels("next_message").inc()
         logger.warning(
-            "late %s reply to %s kept for the user's next message (set WX_APPSECRET to send"
-            " it at once)",
+            "late %s reply to %s kept for the user's next message (%s)",
             reply.get("MsgType"),
             pseudonym(openid),
+            why,
         )
 
-    def kept_key(self, openid: str) -> str | None:
-        """The store key of the replies kept for ``openid``; None when none are ever kept.
 
-        The ledger reads it along with a push's claim, so that knowing there is nothing to
-        take costs no round trip of its own.
-        """
-        return None if self._api is not None else self._pending_key(openid)
+def to_custom_messages(reply: Fields, *, miniprogram: bool) -> list[tuple[str, dict[str, Any]]]:
+    """The customer-service messages that deliver ``reply``: a text in parts that each fit.
 
-    def take_pending(self, openid: str) -> Fields | None:
-        """Take the oldest reply kept for ``openid``; the rest wait for later messages."""
-        key = self._pending_key(openid)
-        if self._api is not None or self._store.get(key) is None:
-            return None
-        with self._store.lock(key, ttl=5, wait=5):
-            kept = self._load(key)
-            if not kept:
-                return None
-            first, rest = kept[0], kept[1:]
-            if rest:
-                self._store.set(key, json.dumps(rest).encode(), PENDING_TTL)
-            else:
-                self._store.delete(key)
-        return first
+    :return: empty for replies the customer-service API has no form for.
+    """
+    if reply.get("MsgType") == "text":
+        parts = split_text(str(reply["Content"]), CUSTOM_TEXT_BYTES)
+        return [("text", {"content": part.strip() or part}) for part in parts]
+    message = to_custom_message(reply, miniprogram=miniprogram)
+    return [] if message is None else [message]
 
-    def _pending_key(self, openid: str) -> str:
-        """The store key of a user's kept replies: a hash, so no OpenID is in key names or logs."""
-        return self._prefix + hashlib.sha256(openid.encode()).hexdigest()
 
-    def _load(self, key: str) -> list[Fields]:
-        raw = self._store.get(key)
-        return [] if raw is None else list(json.loads(raw))
+def _rest(reply: Fields, index: int) -> Fields:
+    """What of ``reply`` is still unsent once the first ``index`` of its messages went out."""
+    if index == 0 or reply.get("MsgType") != "text":
+        return reply
+    parts = split_text(str(reply["Content"]), CUSTOM_TEXT_BYTES)
+    return {**reply, "Content": "".join(parts[index:]).lstrip()}

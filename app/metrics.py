@@ -18,5 +18,11 @@ HANDLER_SECONDS = Histogram(
 DEADLINE_MISSES = Counter("wx_deadline_misses", "Attempts whose handler was not done in time.")
 DEDUP_HITS = Counter("wx_dedup_hits", "Retries answered from, or waiting on, an earlier run.")
 LATE_DELIVERIES = Counter("wx_late_deliveries", "Replies sent after their push, by path.", ["path"])
+KEPT_REPLIES = Counter(
+    "wx_kept_replies",
+    "Late replies kept for the user's next message, by why: no_appsecret, window_closed"
+    " (45015), allowance_used (45047).",
+    ["reason"],
+)
 TOKEN_REFRESHES = Counter("wx_token_refreshes", "access_token fetches from WeChat.")
 TAKEOVERS = Counter("wx_takeovers", "Pushes run again because the process running them died.")

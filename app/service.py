@@ -34,9 +34,11 @@ from typing import Any
 from config import Settings, SlowStrategy
 
 from . import metrics, policy
+from .context import Context, Contexts
 from .delivery import Delivery
 from .lease import LeaseKeeper
 from .ledger import SUCCESS, Answer, Ledger, Result
+from .middleware import Chain
 from .router import Router
 from .runner import HandlerPool
 from .store import Store
@@ -47,6 +49,7 @@ from .wechat.identity import PushKey
 from .wechat.messages import Event, Message
 from .wechat.replies import Reply, make_reply
 from .wechat.timing import RETRY_WINDOW, is_last_attempt
+from .window import Contact
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +92,7 @@ class WeChatService:
         pool: HandlerPool,
         delivery: Delivery,
         leases: LeaseKeeper,
+        contexts: Contexts,
     ) -> None:
         self.settings = settings
         self.account = account
@@ -98,6 +102,8 @@ class WeChatService:
         self.pool = pool
         self.delivery = delivery
         self.leases = leases
+        #: What handlers reach besides the message (:mod:`app.context`).
+        self.contexts = contexts
         #: Runs of this process by push: a retry landing here waits on the run itself, with no
         #: store round trip; entries leave once the push is answered or its result recorded.
         self._runs: dict[PushKey, _Run] = {}
@@ -105,6 +111,7 @@ class WeChatService:
     def close(self) -> None:
         """Finish running handlers and owed deliveries, then release the store."""
         self.pool.shutdown()
+        self.contexts.close()
         self.leases.close()
         self.store.close()
 
@@ -120,7 +127,9 @@ class WeChatService:
         claim = self.ledger.begin(key, peek=self.delivery.kept_key(message.from_user_name))
         attempt = claim.attempt
         if attempt == 1:
-            run: _Run | None = self._start(message, key, kept_replies=claim.peeked is not None)
+            miniprogram = self._from_miniprogram(push)
+            contact = self.delivery.saw(message, claim.peeked, miniprogram=miniprogram)
+            run: _Run | None = self._start(push, message, key, contact=contact)
         else:
             metrics.DEDUP_HITS.inc()
             earlier = self.ledger.answer(key)
@@ -132,7 +141,7 @@ class WeChatService:
             run = self._runs.get(key)
         result: Result | None = None
         if run is None:
-            followed = self._follow(message, key, attempt, deadline)
+            followed = self._follow(push, message, key, attempt, deadline)
             if isinstance(followed, Answer):
                 return followed
             result, run = (followed, None) if isinstance(followed, Result) else (None, followed)
@@ -144,10 +153,16 @@ class WeChatService:
             return self._answer_with(push, key, result)
         return self._at_deadline(push, message, key, attempt)
 
-    def _start(self, message: Message, key: PushKey, *, kept_replies: bool) -> _Run:
-        """Start the handler on a native thread, under this process's lease."""
+    def _start(
+        self, push: Push, message: Message, key: PushKey, *, contact: Contact | None
+    ) -> _Run:
+        """Start the handler on a native thread, under this process's lease.
+
+        :param contact: the user's record as the claim read it; None when it was not read.
+        """
         self.leases.hold(key)
-        run = _Run(self.pool.run(lambda: self.run_handler(message)), kept_replies=kept_replies)
+        future = self.pool.run(lambda: self.run_handler(push, message, contact))
+        run = _Run(future, kept_replies=contact is None or bool(contact.kept))
         self._runs[key] = run
         return run
 
@@ -160,7 +175,7 @@ class WeChatService:
         return run.result(lambda reply: self._outcome(push, message, reply, run.kept_replies))
 
     def _follow(
-        self, message: Message, key: PushKey, attempt: int, deadline: float
+        self, push: Push, message: Message, key: PushKey, attempt: int, deadline: float
     ) -> Answer | Result | _Run | None:
         """Wait for a run another process started; take the push over if that process died.
 
@@ -185,7 +200,7 @@ class WeChatService:
                     key,
                     attempt,
                 )
-                return self._start(message, key, kept_replies=True)
+                return self._start(push, message, key, contact=None)
         return None
 
     def _at_deadline(
@@ -220,8 +235,10 @@ class WeChatService:
         returns the bytes the winner recorded, so retries get identical bytes.
         """
         self._runs.pop(key, None)
-        answer = SUCCESS if result.reply is None else self.render(push, result.reply)
+        fitted = policy.fit_passive(result.reply, can_send_rest=self.delivery.can_send)
+        answer = SUCCESS if fitted.passive is None else self.render(push, fitted.passive)
         if self.ledger.claim_answer(key, answer):
+            self.delivery.follow(str(push.fields.get("FromUserName", "")), fitted)
             return answer
         return self.ledger.answer(key) or SUCCESS
 
@@ -299,29 +316,47 @@ class WeChatService:
     def _from_miniprogram(self, push: Push) -> bool:
         return policy.from_miniprogram(self.settings.account_type, push.body_format)
 
-    def run_handler(self, message: Message) -> Reply | None:
-        """Call the one matching handler and normalise its result; never raises.
+    def run_handler(
+        self, push: Push, message: Message, contact: Contact | None = None
+    ) -> Reply | None:
+        """Call the middleware and the one matching handler, normalise the result; never raises.
 
-        This is the one place a user's exception is caught: it is logged with its traceback
-        and the push is answered "success", because a 500 would make WeChat retry a handler
-        that already ran.
+        They run inside the app context with ``ctx`` set (:mod:`app.context`); an ``async
+        def`` one runs on this thread's event loop (:mod:`app.loops`). This is the one place a
+        user's exception is caught: it is logged with its traceback, naming the handler or
+        middleware it came from, and the push is answered "success", because a 500 would make
+        WeChat retry a handler that already ran. The user's session is saved only when the
+        handler returned.
+
+        :param contact: the user's record as the push's claim read it (:mod:`app.window`).
         """
         route = self.router.resolve(message)
-        if route is None:
+        middleware = self.router.middlewares
+        if route is None and not middleware:
             return None
+        chain = Chain(middleware, route, message, self.contexts.loops)
+        with self.contexts.entered(push, message, contact, chain.handler) as context:
+            try:
+                with metrics.HANDLER_SECONDS.time():
+                    reply = make_reply(chain.run(), message)
+            except Exception:
+                kind = f"event:{message.event}" if isinstance(message, Event) else message.msg_type
+                logger.exception(
+                    "%s failed on %s %s",
+                    chain.culprit or f"handler {chain.handler}",
+                    kind,
+                    getattr(message, "msg_id", None) or message.create_time,
+                )
+                self._finish(context, returned=False)
+                return None
+            self._finish(context, returned=True)
+        return reply
+
+    def _finish(self, context: Context, *, returned: bool) -> None:
         try:
-            with metrics.HANDLER_SECONDS.time():
-                value = route()
-            return make_reply(value, message)
-        except Exception:
-            kind = f"event:{message.event}" if isinstance(message, Event) else message.msg_type
-            logger.exception(
-                "handler %s failed on %s %s",
-                route.name,
-                kind,
-                getattr(message, "msg_id", None) or message.create_time,
-            )
-            return None
+            self.contexts.finish(context, returned=returned)
+        except Exception as e:  # the store failed: the reply goes out all the same
+            logger.error("session of %s not saved: %s", context.message.push_key, e)
 
     def _outcome(
         self, push: Push, message: Message, reply: Reply | None, kept_replies: bool

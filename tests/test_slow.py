@@ -148,8 +148,8 @@ def test_a_kept_reply_is_stored_under_a_hash_of_the_openid(
     time.sleep(1.0)
     with sqlite3.connect(tmp_path / "s.db") as db:
         keys = [key for (key,) in db.execute("SELECT key FROM store")]
-    assert any(key.startswith("pending:") for key in keys)
-    assert not [key for key in keys if key.startswith("pending:") and "oKeptPrivately" in key]
+    assert any(key.startswith("user:") for key in keys)
+    assert not [key for key in keys if key.startswith("user:") and "oKeptPrivately" in key]
 
 
 def test_a_handler_outliving_the_ledger_still_delivers_its_reply(make_app: object) -> None:
