@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     sessions = Sessions(store, namespace=namespace, ttl=settings.session_ttl)
     contexts = Contexts(
         settings,
+        store=store,
         sessions=sessions,
         windows=delivery.windows,
         clients=clients,

@@ -28,6 +28,8 @@ each coroutine sees its own push. It offers:
   WX_APPSECRET and share the service's access_token;
 * ``ctx.reachable(openid=None)``: whether a customer-service message can reach the user (or
   another user) now (:mod:`app.window`);
+* ``ctx.store``: the store every worker and host shares, for state of your own beyond the
+  session (a rate limit, a cache); keep your keys under a prefix such as ``app:``;
 * ``ctx.handler``: the name of the handler chosen for the push, "" if none, for middleware.
 
 A handler that touches none of them costs nothing more than one that cannot: nothing is read
@@ -49,6 +51,7 @@ from .api import AsyncWeChatAPI, WeChatAPI
 from .clients import Clients
 from .loops import Loops
 from .sessions import Session, Sessions
+from .store import Store
 from .wechat.envelope import Push
 from .wechat.messages import Message
 from .window import Contact, Reach, Windows
@@ -98,6 +101,11 @@ class Context:
             message = self.message
             self._session = self._contexts.sessions.open(message.from_user_name, message.push_key)
         return self._session
+
+    @property
+    def store(self) -> Store:
+        """The shared store (get, set, add, take, delete, lock); your keys under ``app:``."""
+        return self._contexts.store
 
     @property
     def api(self) -> WeChatAPI:
@@ -151,6 +159,7 @@ class Contexts:
         self,
         settings: Settings,
         *,
+        store: Store,
         sessions: Sessions,
         windows: Windows,
         clients: Clients,
@@ -158,6 +167,7 @@ class Contexts:
         app_context: Callable[[], AbstractContextManager[object]],
     ) -> None:
         self.settings = settings
+        self.store = store
         self.sessions = sessions
         self.windows = windows
         self.clients = clients

@@ -11,17 +11,26 @@ For handler authors' tests::
 Pushes go through the real app: signed, encrypted in the account's mode, parsed, deduplicated
 and dispatched exactly as in production; replies are verified, decrypted and parsed back.
 ``flask wx simulate`` uses the same :class:`PushBuilder` over real HTTP.
+
+What handlers leave behind can be read too: :attr:`WeChatClient.sent` lists the
+customer-service messages the app sent, and :meth:`WeChatClient.session` a user's session.
+With ``WeChatClient(app, api=FakeAPI())`` the app's API calls go to :class:`FakeAPI`, in
+process, instead of WeChat.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import secrets
+import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from flask import Flask
 
 from config import Settings
@@ -151,13 +160,71 @@ class PushBuilder:
         return self._crypto.decrypt(encrypted)
 
 
-class WeChatClient(PushBuilder):
-    """Plays WeChat against an app built by :func:`app.create_app`, via Flask's test client."""
+class FakeAPI:
+    """WeChat's API in process: an access_token for the asking, and "ok" to every other call,
+    unless :meth:`fail_next` says otherwise. Give it to :class:`WeChatClient` as ``api``."""
 
-    def __init__(self, app: Flask, **options: Any) -> None:
+    def __init__(self) -> None:
+        self._failures: deque[int] = deque()
+        self._lock = threading.Lock()
+        #: The transport the app's clients send through (both the blocking and the async).
+        self.transport = httpx.MockTransport(self._answer)
+
+    def fail_next(self, errcode: int, *, times: int = 1) -> None:
+        """Answer the next ``times`` calls (other than token fetches) with ``errcode``, e.g.
+        45015 (the customer-service window has passed) or 45047 (its allowance is used)."""
+        with self._lock:
+            self._failures.extend([errcode] * times)
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path in ("/cgi-bin/token", "/cgi-bin/stable_token"):
+            return httpx.Response(200, json={"access_token": "fake-token", "expires_in": 7200})
+        with self._lock:
+            errcode = self._failures.popleft() if self._failures else 0
+        return httpx.Response(
+            200, json={"errcode": errcode, "errmsg": "ok" if not errcode else "fake"}
+        )
+
+
+class WeChatClient(PushBuilder):
+    """Plays WeChat against an app built by :func:`app.create_app`, via Flask's test client.
+
+    :param api: a :class:`FakeAPI` to send the app's API calls to instead of WeChat; the app
+        needs WX_APPID and WX_APPSECRET (any values) to call the API at all.
+    """
+
+    def __init__(self, app: Flask, *, api: FakeAPI | None = None, **options: Any) -> None:
         service: WeChatService = app.extensions["wechat"]
         super().__init__(service.settings, **options)
         self._app = app
+        self._service = service
+        self._sent: list[dict[str, Any]] = []
+        self._sent_lock = threading.Lock()
+        clients = service.contexts.clients
+        if api is not None:
+            if clients.api is None:
+                raise ValueError("the app has no WX_APPSECRET, so it calls no API to fake")
+            clients.send_to(api.transport)
+        clients.watch(self._saw_request)
+
+    @property
+    def sent(self) -> list[dict[str, Any]]:
+        """The customer-service messages the app has sent since this client was made, oldest
+        first, as their JSON bodies: ``{"touser": …, "msgtype": "text", "text": {…}}``.
+
+        Late replies are sent in the background: wait for them before you look.
+        """
+        with self._sent_lock:
+            return list(self._sent)
+
+    def session(self, user: str | None = None) -> dict[str, Any]:
+        """The session of ``user`` (default: this client's user) as stored."""
+        return self._service.contexts.sessions.peek(user or self.user)
+
+    def _saw_request(self, method: str, path: str, body: Any) -> None:
+        if path.endswith("/cgi-bin/message/custom/send") and isinstance(body, dict):
+            with self._sent_lock:
+                self._sent.append(json.loads(json.dumps(body)))
 
     def text(self, content: str, **fields: Any) -> PushResult:
         """Send a text message."""
