@@ -65,6 +65,8 @@ class _Run:
         """:param kept_replies: whether the user may have replies kept for them to take."""
         self.future = future
         self.kept_replies = kept_replies
+        #: Whether an attempt has already arranged for the result to be settled late.
+        self.settling = False
         self._lock = threading.Lock()
         self._result: Result | None = None
 
@@ -119,9 +121,12 @@ class WeChatService:
         key = message.push_key
         claim = self.ledger.begin(key, peek=self.delivery.kept_key(message.from_user_name))
         attempt = claim.attempt
-        if attempt == 1:
-            run: _Run | None = self._start(message, key, kept_replies=claim.peeked is not None)
-        else:
+        # A run of this process for a push the store calls new: the store failed over, or its
+        # file was replaced, after the first claim. Wait on that run rather than start another.
+        run = self._runs.get(key)
+        if attempt == 1 and run is None:
+            run = self._start(message, key, kept_replies=claim.peeked is not None)
+        elif attempt > 1:
             metrics.DEDUP_HITS.inc()
             earlier = self.ledger.answer(key)
             if earlier is None and self.ledger.gave_up(key):
@@ -129,7 +134,6 @@ class WeChatService:
             if earlier is not None:
                 logger.info("retry %d of %s answered from the ledger", attempt, key)
                 return earlier
-            run = self._runs.get(key)
         result: Result | None = None
         if run is None:
             followed = self._follow(message, key, attempt, deadline)
@@ -255,6 +259,9 @@ class WeChatService:
         Registered by the attempt that stopped waiting, so a run finished in time costs no
         store write beyond the answer itself.
         """
+        if run.settling:  # an earlier attempt of this process arranged it already
+            return
+        run.settling = True
         first_seen = deadline - self.settings.deadline
 
         def settle() -> None:
