@@ -152,6 +152,7 @@ class WeChatService:
         """Start the handler on a native thread, under this process's lease."""
         self.leases.hold(key)
         run = _Run(self.pool.run(lambda: self.run_handler(message)), kept_replies=kept_replies)
+        run.future.add_done_callback(lambda _: self.leases.release(key))
         self._runs[key] = run
         return run
 
@@ -276,7 +277,6 @@ class WeChatService:
         try:
             self.ledger.finish(key, result)
         finally:
-            self.leases.release(key)
             self._runs.pop(key, None)
         if result.reply is None or self.settings.slow_strategy is SlowStrategy.OFF:
             return
