@@ -2,19 +2,22 @@
 
 The life of a push (see :mod:`app.ledger` for what is stored):
 
-1. The first attempt claims the push and starts its handler on the pool; later attempts never
-   start another run, they wait for that one (single flight), on any worker or host. Only when
-   the claim's lease runs out, because the process running the handler died, does a retry take
-   the push over and run the handler itself (:mod:`app.lease`).
-2. An attempt waits for the result until the deadline. With a result it answers passively,
-   if it is the one that takes the delivery obligation; otherwise it returns the bytes an
-   earlier attempt answered with, so retries get identical bytes.
+1. The first attempt claims the push and starts its handler on a native thread
+   (:mod:`app.runner`); later attempts never start another run, they wait for that one (single
+   flight): on the same process on the run itself, on any other worker or host by polling the
+   ledger. Only when the claim's lease runs out, because the process running the handler died,
+   does a retry take the push over and run the handler itself (:mod:`app.lease`).
+2. An attempt waits for the result until the deadline. With a result it answers passively if
+   it is the first to record its answer (an atomic add); otherwise it returns the bytes an
+   earlier attempt recorded, so retries get identical bytes. A run that finishes while an
+   attempt waits writes nothing but that answer.
 3. At the deadline without a result, WX_SLOW_STRATEGY decides: ``retry`` lets attempts 1 and 2
    lapse so WeChat tries again (the connection closes with no answer), the last attempt answers
    "success"; ``customer_service`` answers "success" at once; ``off`` answers "success" and
    drops the late result. After a "success" the result is delivered late (:mod:`app.delivery`).
-4. If WeChat never comes back after a lapse, the process that ran the handler delivers the
-   result late once the retry window has passed.
+4. A run that finishes with no attempt waiting records its result for the retries, and if
+   WeChat never comes back after a lapse, the process that ran it delivers the result late
+   once the retry window has passed.
 
 What an account may answer to what is decided in :mod:`app.policy`; this module carries the
 decision out (a Mini Program's content goes to late delivery at once, a kept reply joins).
