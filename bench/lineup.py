@@ -1,0 +1,118 @@
+"""The servers compared by throughput.py and sweep.py, started side by side.
+
+All of them run at once, each with the same number of gunicorn workers, so that the commands
+can interleave their rounds: a burst of load from the rest of the machine then slows every
+server a little instead of one of them a lot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import secrets
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from bench import options as shared
+from bench import servers
+from bench.account import service_env
+from bench.pushes import builder
+from tests.servers import request
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One server under test: how to start it and what it should answer."""
+
+    name: str
+    app: str
+    #: wx-push reads gunicorn.conf.py; the others take gunicorn's defaults.
+    config: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+    args: tuple[str, ...] = ()
+
+    @property
+    def echoes(self) -> bool:
+        """Whether it answers a text with an encrypted echo (the floor answers "success")."""
+        return not self.app.startswith("bench.floor")
+
+
+def lineup(options: argparse.Namespace, workdir: Path, *, redis: str = "") -> list[Contender]:
+    """floor, wechatpy, wx-push on SQLite and, when ``redis`` answers, wx-push on Redis."""
+    args = tuple(shared.server_args(options))
+    kind = _worker_class(args)
+    env = service_env(workdir, shared.settings(options))
+    found = [
+        Contender("floor: bare Flask, sync", "bench.floor_app:app"),
+        Contender("wechatpy + Flask, sync", "bench.wechatpy_app:app"),
+        Contender(f"wx-push, {kind}, SQLite", "wsgi:app", True, env, args),
+    ]
+    if redis and _redis_answers(redis):
+        url = f"{redis}?prefix=bench-{secrets.token_hex(4)}:"
+        redis_env = {**env, "WX_STORE_URL": url}
+        found.append(Contender(f"wx-push, {kind}, Redis", "wsgi:app", True, redis_env, args))
+    elif redis:
+        print(f"no Redis answers at {redis}: wx-push on Redis skipped", file=sys.stderr)
+    return found
+
+
+def start(
+    stack: contextlib.ExitStack, contenders: list[Contender], *, workers: int, workdir: Path
+) -> list[servers.Server]:
+    """Start every contender (stopped when ``stack`` closes) and check one push on each.
+
+    Each server's output goes to ``workdir/server-<n>.log``.
+    """
+    started = []
+    for n, contender in enumerate(contenders):
+        server = stack.enter_context(
+            servers.gunicorn(
+                contender.app,
+                workers=workers,
+                env=contender.env,
+                args=contender.args,
+                config=contender.config,
+                log=workdir / f"server-{n}.log",
+            )
+        )
+        _smoke(server, contender)
+        started.append(server)
+    return started
+
+
+def problems(contenders: list[Contender], workdir: Path) -> dict[str, int]:
+    """Errors the wx-push servers logged (there should be none), by kind."""
+    found = dict.fromkeys(("failed on", "internal error", "DEGRADED", "Traceback"), 0)
+    for n, contender in enumerate(contenders):
+        if contender.config:
+            log = (workdir / f"server-{n}.log").read_text(errors="replace")
+            for word in found:
+                found[word] += log.count(word)
+    return {word: count for word, count in found.items() if count}
+
+
+def _smoke(server: servers.Server, contender: Contender) -> None:
+    """One push before measuring: the server answers what it should, or the run stops."""
+    wechat = builder()
+    query, body = wechat.build(wechat.complete({"MsgType": "text", "Content": "smoke"}))
+    result = wechat.read(*request("POST", server.url + "/wx", query, body))
+    content = getattr(result.reply, "content", None)
+    if result.status != 200 or content != ("smoke" if contender.echoes else None):
+        raise SystemExit(f"{contender.name}: answered {result.status} {result.body[:200]!r}")
+
+
+def _worker_class(args: tuple[str, ...]) -> str:
+    for flag in ("-k", "--worker-class"):
+        if flag in args[:-1]:
+            return args[args.index(flag) + 1]
+    return "gthread"
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
