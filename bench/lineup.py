@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import secrets
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,15 +84,13 @@ def start(
     return started
 
 
-def problems(contenders: list[Contender], workdir: Path) -> dict[str, int]:
-    """Errors the wx-push servers logged (there should be none), by kind."""
-    found = dict.fromkeys(("failed on", "internal error", "DEGRADED", "Traceback"), 0)
+def problems(contenders: list[Contender], workdir: Path, *, workers: int) -> dict[str, int]:
+    """What went wrong in the wx-push servers' logs (there should be nothing), by kind."""
+    found: Counter[str] = Counter()
     for n, contender in enumerate(contenders):
         if contender.config:
-            log = (workdir / f"server-{n}.log").read_text(errors="replace")
-            for word in found:
-                found[word] += log.count(word)
-    return {word: count for word, count in found.items() if count}
+            found.update(servers.log_problems(workdir / f"server-{n}.log", workers=workers))
+    return dict(found)
 
 
 def _smoke(server: servers.Server, contender: Contender) -> None:

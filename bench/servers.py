@@ -47,10 +47,13 @@ class Server:
                     found.append(int(entry.name))
         return sorted(found)
 
-    def memory(self) -> dict[int, tuple[int, int]]:
-        """Each worker's resident memory in KiB and its thread count, from /proc."""
+    def memory(self, pids: list[int] | None = None) -> dict[int, tuple[int, int]]:
+        """Each worker's resident memory in KiB and its thread count, from /proc.
+
+        :param pids: the workers to look at (default: those alive now).
+        """
         sizes = {}
-        for pid in self.workers():
+        for pid in self.workers() if pids is None else pids:
             try:
                 lines = Path(f"/proc/{pid}/status").read_text().splitlines()
             except OSError:
@@ -140,3 +143,22 @@ def _exited(pid: int) -> bool:
     """Whether the unreaped child ``pid`` has exited (is a zombie)."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+#: What a server's log should not hold during a benchmark, and the text that shows it.
+PROBLEMS = {
+    "tracebacks": "Traceback",
+    "internal errors": "internal error",
+    "handler failures": "failed on",
+    "store degraded": "DEGRADED",
+    "workers timed out": "WORKER TIMEOUT",
+    "workers booted": "Booting worker",
+}
+
+
+def log_problems(log: Path, *, workers: int) -> dict[str, int]:
+    """Count what went wrong in a server's log; workers booted counts only restarts."""
+    text = log.read_text(errors="replace")
+    found = {name: text.count(word) for name, word in PROBLEMS.items()}
+    found["workers booted"] = max(0, found["workers booted"] - workers)
+    return {name: count for name, count in found.items() if count}

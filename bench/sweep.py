@@ -51,7 +51,7 @@ def measure(options: argparse.Namespace, levels: list[int]) -> Sweep:
                 )
             print(f"c={level} done", file=sys.stderr)
         stack.close()
-        logged = lineup.problems(contenders, workdir)
+        logged = lineup.problems(contenders, workdir, workers=options.workers)
     if logged:
         print(f"wx-push logged problems: {logged}")
     return sweep

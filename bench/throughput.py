@@ -71,7 +71,7 @@ def measure(
             pushes = text_requests(math.ceil(half * options.open_seconds), server.host)
             halves.append(openloop.send_at_rate(server.host, pushes, half))
         stack.close()
-        logged = lineup.problems(contenders, workdir)
+        logged = lineup.problems(contenders, workdir, workers=options.workers)
     if logged:
         print(f"wx-push logged problems: {logged}")
     return contenders, rounds, halves
