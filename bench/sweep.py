@@ -1,10 +1,11 @@
 """Throughput against concurrency for the floor, wechatpy and wx-push, as a table and a plot.
 
 The servers of bench/throughput.py (without Redis) answer wrk at each concurrency in turn,
-interleaved (floor, wechatpy, wx-push at c=1, then at c=2, …), one connection per push. The
-plot (matplotlib, no display needed) shows req/s and wrk's p99 against the connections open.
+interleaved (floor, wechatpy, wx-push at c=1, then at c=2, …, then all again), one connection
+per push; each point is the median round. The plot (matplotlib, no display needed) shows
+req/s and wrk's p99 against the connections open.
 
-    .venv/bin/python bench/sweep.py [--concurrency 1,2,4,8,16,32,64] [--duration 3]
+    .venv/bin/python bench/sweep.py [--concurrency 1,2,4,8,16,32,64] [--duration 2] [--rounds 3]
         [--plot bench/results/sweep.png] [--server-args ...] [--env KEY=VAL]
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import math
 import sys
@@ -31,29 +33,40 @@ from bench.pushes import text_requests  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-#: Name of the contender → {concurrency: wrk result}.
+#: Name of the contender → {concurrency: wrk result of the median round}.
 Sweep = dict[str, dict[int, wrk.WrkResult]]
 
 
 def measure(options: argparse.Namespace, levels: list[int]) -> Sweep:
-    sweep: Sweep = {}
+    """Every level for every server, interleaved, ``options.rounds`` times over."""
+    done: dict[tuple[str, int], list[wrk.WrkResult]] = {}
     with tempfile.TemporaryDirectory(prefix="wx-bench-") as tmp, contextlib.ExitStack() as stack:
         workdir = Path(tmp)
         contenders = lineup.lineup(options, workdir)
         started = lineup.start(stack, contenders, workers=options.workers, workdir=workdir)
-        for level in levels:
-            for server, contender in zip(started, contenders, strict=True):
-                done = sweep.setdefault(contender.name, {})
-                last = max((r.rate for r in done.values()), default=3000.0)
-                pushes = text_requests(math.ceil(options.duration * last * 1.5) + 500, server.host)
-                done[level] = wrk.run(
-                    server.url + "/wx", pushes, connections=level, seconds=options.duration
-                )
-            print(f"c={level} done", file=sys.stderr)
+        fastest: dict[str, float] = {}
+        for number in range(options.rounds):
+            for level in levels:
+                for server, contender in zip(started, contenders, strict=True):
+                    # Enough unique pushes for the point, going by the server's best so far.
+                    rate = fastest.get(contender.name, 3000.0)
+                    count = math.ceil(options.duration * rate * 1.5) + 500
+                    result = wrk.run(
+                        server.url + "/wx",
+                        text_requests(count, server.host),
+                        connections=level,
+                        seconds=options.duration,
+                    )
+                    done.setdefault((contender.name, level), []).append(result)
+                    fastest[contender.name] = max(fastest.get(contender.name, 0.0), result.rate)
+            print(f"round {number + 1}/{options.rounds} done", file=sys.stderr)
         stack.close()
         logged = lineup.problems(contenders, workdir, workers=options.workers)
     if logged:
         print(f"wx-push logged problems: {logged}")
+    sweep: Sweep = {}
+    for (name, level), results in done.items():
+        sweep.setdefault(name, {})[level] = sorted(results, key=lambda r: r.rate)[len(results) // 2]
     return sweep
 
 
@@ -86,14 +99,16 @@ def main() -> None:
     parser.add_argument(
         "--concurrency", default="1,2,4,8,16,32,64", help="connection counts (1,2,4,8,16,32,64)"
     )
-    parser.add_argument("--duration", type=float, default=3, help="seconds per point (3)")
+    parser.add_argument("--duration", type=float, default=2, help="seconds per point (2)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over all points (3)")
     parser.add_argument("--plot", type=Path, default=RESULTS / "sweep.png", help="the PNG to write")
     options = parser.parse_args()
     levels = [int(c) for c in options.concurrency.split(",")]
     before = report.machine()
     sweep = measure(options, levels)
     heading = (
-        f"sweep: {options.workers} workers per server, {options.duration:g} s per point;"
+        f"sweep: {options.workers} workers per server, median of {options.rounds} interleaved"
+        f" rounds of {options.duration:g} s per point;"
         f" wx-push: {shared.design(options)}"
     )
     print(heading)
@@ -104,7 +119,7 @@ def main() -> None:
     rows = [[f"c={c}", *(sweep[n][c].p99_ms for n in names)] for c in levels]
     print(report.table(["p99 ms", *names], rows))
     plot(sweep, f"{heading}\n{before}", options.plot)
-    figures = {n: {c: r.__dict__ for c, r in sweep[n].items()} for n in names}
+    figures = {n: {c: dataclasses.asdict(r) for c, r in sweep[n].items()} for n in names}
     options.plot.with_suffix(".json").write_text(json.dumps(figures, indent=1))
     print(f"plot: {options.plot}")
 

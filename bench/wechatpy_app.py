@@ -29,4 +29,5 @@ def callback() -> Response:
         return Response(b"forbidden", status=403)
     message = parse_message(xml)
     reply = create_reply(message.content, message).render()
-    return Response(crypto.encrypt_message(reply, args["nonce"], args["timestamp"]))
+    body = crypto.encrypt_message(reply, args["nonce"], args["timestamp"])
+    return Response(body, mimetype="application/xml")
