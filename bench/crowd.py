@@ -83,31 +83,27 @@ async def gather(
 
 def describe(conversations: Sequence[Conversation]) -> list[str]:
     """Lines on how a kind of push fared: replies by attempt, other endings, latency."""
-    total = len(conversations)
     replied = [c for c in conversations if c.replied()]
     on_attempt = Counter(len(c.attempts) for c in replied)
     endings: Counter[str] = Counter()
-    for c in conversations:
-        if c in replied:
-            continue
-        final = c.final
-        if final.answered:
-            success = final.status == 200 and final.body == b"success"
-            endings["success" if success else f"status {final.status}"] += 1
-        else:
-            endings["no answer to any attempt"] += 1
     attempts: Counter[str] = Counter()
     for c in conversations:
         for number, attempt in enumerate(c.attempts, 1):
-            attempts[f"{number}:{attempt.outcome if not attempt.answered else attempt.status}"] += 1
+            attempts[f"{number}:{attempt.status if attempt.answered else attempt.outcome}"] += 1
+        final = c.final
+        if not final.answered:
+            endings["no answer to any attempt"] += 1
+        elif final.status != 200:
+            endings[f"status {final.status}"] += 1
+        elif final.body == b"success":
+            endings["success"] += 1
     by_attempt = ", ".join(f"attempt {n}: {on_attempt[n]}" for n in (1, 2, 3))
-    lines = [
-        f"answered with a reply: {len(replied)}/{total} ({by_attempt});"
+    return [
+        f"answered with a reply: {len(replied)}/{len(conversations)} ({by_attempt});"
         f" otherwise: {dict(endings) or 'none'}",
         f"time to the reply: {report.latencies([c.waited() for c in replied])}",
         f"attempts (number:outcome): {dict(sorted(attempts.items()))}",
     ]
-    return lines
 
 
 class MemoryWatch:

@@ -28,36 +28,60 @@ from tests.servers import request
 class Contender:
     """One server under test: how to start it and what it should answer."""
 
+    #: "floor", "wechatpy", "sqlite" (wx-push as given), "redis" (the same on Redis) or
+    #: "present" (wx-push with gunicorn.conf.py and the settings as they are).
+    role: str
     name: str
     app: str
-    #: wx-push reads gunicorn.conf.py; the others take gunicorn's defaults.
-    config: bool = False
     env: dict[str, str] = field(default_factory=dict)
     args: tuple[str, ...] = ()
 
     @property
+    def ours(self) -> bool:
+        """Whether this is wx-push, which reads gunicorn.conf.py (the others take defaults)."""
+        return self.app == "wsgi:app"
+
+    @property
     def echoes(self) -> bool:
         """Whether it answers a text with an encrypted echo (the floor answers "success")."""
-        return not self.app.startswith("bench.floor")
+        return self.role != "floor"
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """Add --baseline, which runs the present design too when comparing another."""
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also run wx-push as it is (gthread, no --env), interleaved with the design given",
+    )
 
 
 def lineup(options: argparse.Namespace, workdir: Path, *, redis: str = "") -> list[Contender]:
-    """floor, wechatpy, wx-push on SQLite and, when ``redis`` answers, wx-push on Redis."""
+    """floor, wechatpy, wx-push on SQLite, wx-push on Redis (when ``redis`` answers), and
+    wx-push as it is (with ``--baseline``)."""
     args = tuple(shared.server_args(options))
     kind = _worker_class(args)
     env = service_env(workdir, shared.settings(options))
     found = [
-        Contender("floor: bare Flask, sync", "bench.floor_app:app"),
-        Contender("wechatpy + Flask, sync", "bench.wechatpy_app:app"),
-        Contender(f"wx-push, {kind}, SQLite", "wsgi:app", True, env, args),
+        Contender("floor", "floor: bare Flask, sync", "bench.floor_app:app"),
+        Contender("wechatpy", "wechatpy + Flask, sync", "bench.wechatpy_app:app"),
+        Contender("sqlite", f"wx-push, {kind}, SQLite", "wsgi:app", env, args),
     ]
     if redis and _redis_answers(redis):
         url = f"{redis}?prefix=bench-{secrets.token_hex(4)}:"
         redis_env = {**env, "WX_STORE_URL": url}
-        found.append(Contender(f"wx-push, {kind}, Redis", "wsgi:app", True, redis_env, args))
+        found.append(Contender("redis", f"wx-push, {kind}, Redis", "wsgi:app", redis_env, args))
     elif redis:
         print(f"no Redis answers at {redis}: wx-push on Redis skipped", file=sys.stderr)
+    if options.baseline:
+        present = service_env(workdir / "present")
+        found.append(Contender("present", "wx-push as it is, SQLite", "wsgi:app", present))
     return found
+
+
+def by_role(contenders: list[Contender], role: str) -> int | None:
+    """The index of the contender playing ``role``, if any."""
+    return next((n for n, c in enumerate(contenders) if c.role == role), None)
 
 
 def start(
@@ -75,7 +99,7 @@ def start(
                 workers=workers,
                 env=contender.env,
                 args=contender.args,
-                config=contender.config,
+                config=contender.ours,
                 log=workdir / f"server-{n}.log",
             )
         )
@@ -88,7 +112,7 @@ def problems(contenders: list[Contender], workdir: Path, *, workers: int) -> dic
     """What went wrong in the wx-push servers' logs (there should be nothing), by kind."""
     found: Counter[str] = Counter()
     for n, contender in enumerate(contenders):
-        if contender.config:
+        if contender.ours:
             found.update(servers.log_problems(workdir / f"server-{n}.log", workers=workers))
     return dict(found)
 

@@ -50,7 +50,7 @@ def measure(options: argparse.Namespace, levels: list[int]) -> Sweep:
                 for server, contender in zip(started, contenders, strict=True):
                     # Enough unique pushes for the point, going by the server's best so far.
                     rate = fastest.get(contender.name, 3000.0)
-                    count = math.ceil(options.duration * rate * 1.5) + 500
+                    count = math.ceil(options.duration * rate * 2) + 1000
                     result = wrk.run(
                         server.url + "/wx",
                         text_requests(count, server.host),
@@ -96,6 +96,7 @@ def plot(sweep: Sweep, title: str, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     shared.add_server_options(parser)
+    lineup.add_options(parser)
     parser.add_argument(
         "--concurrency", default="1,2,4,8,16,32,64", help="connection counts (1,2,4,8,16,32,64)"
     )

@@ -36,9 +36,9 @@ from bench import options as shared  # noqa: E402
 from bench.pushes import text_requests  # noqa: E402
 
 
-def peak(server: servers.Server, last: float | None, options: argparse.Namespace) -> wrk.WrkResult:
-    """One wrk round, with enough unique pushes for it going by the last round's rate."""
-    count = math.ceil(options.duration * (last or 3000.0) * 1.5) + 1000
+def peak(server: servers.Server, best: float | None, options: argparse.Namespace) -> wrk.WrkResult:
+    """One wrk round, with enough unique pushes for it going by the best round so far."""
+    count = math.ceil(options.duration * (best or 3000.0) * 2) + 1000
     return wrk.run(
         server.url + "/wx",
         text_requests(count, server.host),
@@ -63,7 +63,7 @@ def measure(
         rounds: list[list[wrk.WrkResult]] = [[] for _ in contenders]
         for number in range(options.rounds):
             for server, done in zip(started, rounds, strict=True):
-                done.append(peak(server, rate(done) if done else None, options))
+                done.append(peak(server, max((r.rate for r in done), default=None), options))
             print(f"round {number + 1}/{options.rounds} done", file=sys.stderr)
         halves = []
         for server, done in zip(started, rounds, strict=True):
@@ -110,14 +110,21 @@ def show(
         " non-2xx answers. half rate: open loop at half the peak, latency counted from when"
         " each push was due; lag: the sender's own worst delay behind schedule."
     )
-    floor, wechatpy, ours = (rate(r) for r in rounds[:3])
+    peaks = {c.role: rate(done) for c, done in zip(contenders, rounds, strict=True)}
+    p99s = {c.role: _p99(half) for c, half in zip(contenders, halves, strict=True)}
+    ours = peaks["sqlite"]
     print(
-        f"wx-push / wechatpy: req/s {ours / wechatpy:.2f},"
-        f" p99 at half rate {_p99(halves[2]) / _p99(halves[1]):.1f}x;"
-        f" wx-push / floor: req/s {ours / floor:.2f}"
+        f"wx-push / wechatpy: req/s {ours / peaks['wechatpy']:.2f},"
+        f" p99 at half rate {p99s['sqlite'] / p99s['wechatpy']:.1f}x;"
+        f" wx-push / floor: req/s {ours / peaks['floor']:.2f}"
     )
-    if len(rounds) > 3:
-        print(f"wx-push Redis / SQLite: req/s {rate(rounds[3]) / ours:.2f}")
+    if "redis" in peaks:
+        print(f"wx-push Redis / SQLite: req/s {peaks['redis'] / ours:.2f}")
+    if "present" in peaks:
+        print(
+            f"wx-push as given / as it is: req/s {ours / peaks['present']:.2f},"
+            f" p99 at half rate {p99s['sqlite'] / p99s['present']:.1f}x"
+        )
     if any(r.wrapped for done in rounds for r in done):
         print("note: wrk ran out of unique pushes in a round; some pushes were repeats")
 
@@ -129,6 +136,7 @@ def _p99(half: openloop.OpenLoopResult) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     shared.add_server_options(parser)
+    lineup.add_options(parser)
     parser.add_argument("--duration", type=float, default=5, help="seconds per wrk round (5)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
     parser.add_argument("--concurrency", type=int, default=16, help="wrk connections (16)")
