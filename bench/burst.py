@@ -110,9 +110,10 @@ def burst(options: argparse.Namespace, kind: str, users: int, what: str) -> None
         ("at shutdown", after),
     ):
         per_push = Counter(min(counts[key], 2) for key in pushes)
+        twice = Counter(push.kind for key, push in pushes.items() if counts[key] > 1)
         print(
             f"  handler runs {label}: pushes run never {per_push[0]}, once {per_push[1]},"
-            f" twice or more {per_push[2]}"
+            f" twice or more {per_push[2]}{f' {dict(twice)}' if twice else ''}"
         )
     print(f"  workers during the burst: {memory.describe()}")
     print(f"  server log: {problems or 'no errors'}")

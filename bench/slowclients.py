@@ -1,6 +1,6 @@
 """Slow clients and hung handlers: do ordinary pushes still get through?
 
-Three runs, each with ordinary pushes (a handler that answers at once) sent 4 a second, as
+Three runs, each with ordinary pushes (a handler that answers at once) sent 5 a second for 10 s, as
 WeChat sends them, while something holds the server:
 
 * trickle: 200 connections straight to gunicorn send a push one byte a second, half of them
@@ -12,7 +12,7 @@ WeChat sends them, while something holds the server:
 Printed per run: the ordinary pushes answered with a reply and on which attempt, their latency
 (first attempt to reply), and what became of the tricklers.
 
-    .venv/bin/python bench/slowclients.py [--tricklers 200] [--hung 200] [--seconds 15]
+    .venv/bin/python bench/slowclients.py [--tricklers 200] [--hung 200] [--seconds 10]
         [--nginx-conf deploy/nginx.conf] [--nginx-tricklers 2000] [--server-args ...] [--env ...]
 """
 
@@ -211,8 +211,8 @@ def main() -> None:
     shared.add_server_options(parser)
     parser.add_argument("--tricklers", type=int, default=200, help="straight to gunicorn (200)")
     parser.add_argument("--hung", type=int, default=200, help="pushes whose handler hangs (200)")
-    parser.add_argument("--seconds", type=float, default=15, help="seconds of ordinary pushes (15)")
-    parser.add_argument("--rate", type=float, default=4, help="ordinary pushes per second (4)")
+    parser.add_argument("--seconds", type=float, default=10, help="seconds of ordinary pushes (10)")
+    parser.add_argument("--rate", type=float, default=5, help="ordinary pushes per second (5)")
     parser.add_argument(
         "--nginx-conf", type=Path, default=ROOT / "deploy" / "nginx.conf", help="site config"
     )

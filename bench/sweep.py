@@ -5,7 +5,7 @@ interleaved (floor, wechatpy, wx-push at c=1, then at c=2, …, then all again),
 per push; each point is the median round. The plot (matplotlib, no display needed) shows
 req/s and wrk's p99 against the connections open.
 
-    .venv/bin/python bench/sweep.py [--concurrency 1,2,4,8,16,32,64] [--duration 2] [--rounds 3]
+    .venv/bin/python bench/sweep.py [--concurrency 1,2,4,8,16,32,64] [--duration 1.5] [--rounds 3]
         [--plot bench/results/sweep.png] [--server-args ...] [--env KEY=VAL]
 """
 
@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument(
         "--concurrency", default="1,2,4,8,16,32,64", help="connection counts (1,2,4,8,16,32,64)"
     )
-    parser.add_argument("--duration", type=float, default=2, help="seconds per point (2)")
+    parser.add_argument("--duration", type=float, default=1.5, help="seconds per point (1.5)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds over all points (3)")
     parser.add_argument("--plot", type=Path, default=RESULTS / "sweep.png", help="the PNG to write")
     options = parser.parse_args()
