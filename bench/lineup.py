@@ -28,7 +28,7 @@ from tests.servers import request
 class Contender:
     """One server under test: how to start it and what it should answer."""
 
-    #: "floor", "wechatpy", "sqlite" (wx-push as given), "redis" (the same on Redis) or
+    #: "floor", "wechatpy", "ours" (wx-push as given), "redis" (the same on Redis) or
     #: "present" (wx-push with gunicorn.conf.py and the settings as they are).
     role: str
     name: str
@@ -65,7 +65,7 @@ def lineup(options: argparse.Namespace, workdir: Path, *, redis: str = "") -> li
     found = [
         Contender("floor", "floor: bare Flask, sync", "bench.floor_app:app"),
         Contender("wechatpy", "wechatpy + Flask, sync", "bench.wechatpy_app:app"),
-        Contender("sqlite", f"wx-push, {kind}, SQLite", "wsgi:app", env, args),
+        Contender("ours", f"wx-push, {kind}, {_store(env)}", "wsgi:app", env, args),
     ]
     if redis and _redis_answers(redis):
         url = f"{redis}?prefix=bench-{secrets.token_hex(4)}:"
@@ -125,6 +125,12 @@ def _smoke(server: servers.Server, contender: Contender) -> None:
     content = getattr(result.reply, "content", None)
     if result.status != 200 or content != ("smoke" if contender.echoes else None):
         raise SystemExit(f"{contender.name}: answered {result.status} {result.body[:200]!r}")
+
+
+def _store(env: dict[str, str]) -> str:
+    """The kind of store the settings name, as the tables show it."""
+    scheme = env["WX_STORE_URL"].split(":", 1)[0]
+    return {"sqlite": "SQLite", "redis": "Redis", "rediss": "Redis"}.get(scheme, scheme)
 
 
 def _worker_class(args: tuple[str, ...]) -> str:

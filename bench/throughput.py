@@ -110,20 +110,21 @@ def show(
         " non-2xx answers. half rate: open loop at half the peak, latency counted from when"
         " each push was due; lag: the sender's own worst delay behind schedule."
     )
+    names = {c.role: c.name for c in contenders}
     peaks = {c.role: rate(done) for c, done in zip(contenders, rounds, strict=True)}
     p99s = {c.role: _p99(half) for c, half in zip(contenders, halves, strict=True)}
-    ours = peaks["sqlite"]
+    ours = peaks["ours"]
     print(
         f"wx-push / wechatpy: req/s {ours / peaks['wechatpy']:.2f},"
-        f" p99 at half rate {p99s['sqlite'] / p99s['wechatpy']:.1f}x;"
+        f" p99 at half rate {p99s['ours'] / p99s['wechatpy']:.1f}x;"
         f" wx-push / floor: req/s {ours / peaks['floor']:.2f}"
     )
     if "redis" in peaks:
-        print(f"wx-push Redis / SQLite: req/s {peaks['redis'] / ours:.2f}")
+        print(f"{names['redis']} / {names['ours']}: req/s {peaks['redis'] / ours:.2f}")
     if "present" in peaks:
         print(
-            f"wx-push as given / as it is: req/s {ours / peaks['present']:.2f},"
-            f" p99 at half rate {p99s['sqlite'] / p99s['present']:.1f}x"
+            f"{names['ours']} / {names['present']}: req/s {ours / peaks['present']:.2f},"
+            f" p99 at half rate {p99s['ours'] / p99s['present']:.1f}x"
         )
     if any(r.wrapped for done in rounds for r in done):
         print("note: wrk ran out of unique pushes in a round; some pushes were repeats")
