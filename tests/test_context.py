@@ -20,7 +20,11 @@ __all__ = ["fake_api", "make_app"]
 
 @pytest.mark.parametrize(
     ("mode", "body_format"),
-    [(Mode.SAFE, BodyFormat.XML), (Mode.PLAINTEXT, BodyFormat.XML), (Mode.COMPATIBLE, BodyFormat.XML)],
+    [
+        (Mode.SAFE, BodyFormat.XML),
+        (Mode.PLAINTEXT, BodyFormat.XML),
+        (Mode.COMPATIBLE, BodyFormat.XML),
+    ],
 )
 def test_a_handler_reaches_its_push_settings_and_app(
     make_app: MakeApp, mode: Mode, body_format: BodyFormat
