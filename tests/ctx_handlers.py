@@ -104,15 +104,21 @@ async def async_fail(message: TextMessage) -> str:
     raise ValueError("an async handler failed")
 
 
-@router.regex(r"^long (\d+)$")
+@router.regex(r"^long (\d+)( slowly)?$")
 def long(message: TextMessage, match: re.Match[str]) -> str:
-    """A text of about ``n`` bytes: numbered lines of 3-byte characters."""
-    lines, size, number = [], 0, 0
-    while size < int(match.group(1)):
-        number += 1
-        line = f"{number:04d} " + "长" * 30
+    """A text of about ``n`` bytes, in numbered lines; "slowly" takes 1.5 s over it."""
+    if match.group(2):
+        time.sleep(1.5)
+    return long_text(int(match.group(1)))
+
+
+def long_text(size: int) -> str:
+    """Numbered lines of 3-byte characters, ``size`` bytes or a little more."""
+    lines, total = [], 0
+    while total < size:
+        line = f"{len(lines) + 1:04d} " + "长" * 30
         lines.append(line)
-        size += len(line.encode()) + 1
+        total += len(line.encode()) + 1
     return "\n".join(lines)
 
 
