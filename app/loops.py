@@ -18,7 +18,10 @@ import asyncio
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
+
+from gevent import monkey
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +55,7 @@ class Loops:
             return loop.run_until_complete(coroutine)
         finally:
             _cancel_leftovers(loop)
+            self._local.executor = _renew_executor(loop, self._local.executor)
 
     def resource(self, name: str, make: Callable[[], _T], close: Closer) -> _T:
         """The object called ``name`` for the running loop, made on first use.
@@ -77,9 +81,16 @@ class Loops:
             return value
 
     def close(self) -> None:
-        """Close every loop and what lives on it; call once the handlers have finished."""
+        """Close every loop and what lives on it; call once the handlers have finished.
+
+        Under gevent (gunicorn's gevent worker, on its way out) a loop's sockets belong to the
+        hub of the thread that ran it, which has ended: they can be neither closed from here nor
+        collected, so they are kept as they are for the process's exit to close.
+        """
         with self._lock:
             self._closed = True
+            if monkey.is_module_patched("threading"):
+                return
             loops, self._loops = self._loops, {}
         for loop, owned in loops.items():
             for name, (value, close) in owned.items():
@@ -101,6 +112,7 @@ class Loops:
                 raise RuntimeError("the service is closed; no handler may start")
             self._loops[loop] = {}
         self._local.loop = loop
+        self._local.executor = _renew_executor(loop, None)
         return loop
 
 
@@ -113,6 +125,32 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
+
+
+class _Threads(ThreadPoolExecutor):
+    """A loop's default executor (``asyncio.to_thread``), replaced after a run that used it.
+
+    Its threads are stopped at the end of that run, as ``asyncio.run`` stops them, so that none
+    outlives the run: under gevent they belong to the handler thread's hub, and one left
+    waiting makes the worker's exit fail. They are cheap to start again.
+    """
+
+    used = False
+
+    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
+        self.used = True
+        return super().submit(fn, *args, **kwargs)
+
+
+def _renew_executor(loop: asyncio.AbstractEventLoop, executor: _Threads | None) -> _Threads:
+    """Stop ``executor`` if the run used it, and give ``loop`` a fresh one; return it."""
+    if executor is not None and not executor.used:
+        return executor
+    if executor is not None:
+        executor.shutdown(wait=True)
+    fresh = _Threads(thread_name_prefix="wx-handler-async")
+    loop.set_default_executor(fresh)
+    return fresh
 
 
 def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:

@@ -1,0 +1,113 @@
+"""What handlers can do, under real gunicorn gevent workers: async handlers, ctx.api, sessions
+shared by the workers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from app.testing import PushBuilder, PushResult
+from app.wechat.replies import TextReply
+from config import load_settings
+from tests.conftest import AES_KEY, APPID, TOKEN
+from tests.fakewechat import FakeWeChat
+from tests.handlerkit import SECRET, fake_api
+from tests.servers import gunicorn
+from tests.servers import request as http_request
+
+__all__ = ["fake_api"]
+
+
+@pytest.fixture
+def env(tmp_path: Path, fake_api: FakeWeChat) -> dict[str, str]:
+    return {
+        "WX_TOKEN": TOKEN,
+        "WX_APPID": APPID,
+        "WX_AES_KEY": AES_KEY,
+        "WX_APPSECRET": SECRET,
+        "WX_API_BASE": fake_api.url,
+        "WX_HANDLERS": "tests.ctx_handlers",
+        "WX_DEADLINE": "1.5",
+        "WX_STORE_URL": f"sqlite:///{tmp_path}/store.db",
+    }
+
+
+@pytest.fixture
+def server(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    with gunicorn(env, workers=2, log=tmp_path / "gunicorn.log") as url:
+        yield url
+
+
+def push(server: str, env: dict[str, str], user: str, content: str) -> PushResult:
+    """Send a text push as WeChat does, retrying on a lapse; return the answer that came."""
+    wechat = PushBuilder(load_settings(env, dotenv=False), user=user)
+    query, body = wechat.build(wechat.complete({"MsgType": "text", "Content": content}))
+    for _ in range(3):
+        result = wechat.read(*http_request("POST", server + "/wx", query, body))
+        if not result.lapsed and result.status != 0:
+            return result
+    return result
+
+
+def test_async_handlers_wait_together_without_blocking_a_worker(
+    server: str, env: dict[str, str]
+) -> None:
+    """Twenty handlers each waiting 1 s on asyncio, on two workers: every one answers on its
+    first attempt (1.5 s deadline) only if no worker's loop blocks another's pushes."""
+    wechat = PushBuilder(load_settings(env, dotenv=False))
+    pushes = [
+        wechat.build(
+            wechat.complete(
+                {"MsgType": "text", "Content": "async sleep 1", "FromUserName": f"o{n}"}
+            )
+        )
+        for n in range(20)
+    ]
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda p: http_request("POST", server + "/wx", *p), pushes))
+    replies = [wechat.read(*answer).reply for answer in answers]
+    assert replies == [TextReply("slept 1 asynchronously")] * 20
+
+
+def test_handlers_call_the_api_sync_and_async_under_gevent(
+    server: str, env: dict[str, str], fake_api: FakeWeChat
+) -> None:
+    assert push(server, env, "oBoth", "api").reply == TextReply("sent")
+    assert push(server, env, "oBoth", "async api").reply == TextReply("sent")
+    assert [m["text"]["content"] for m in fake_api.messages] == [
+        "sent by the handler",
+        "sent by an async handler",
+    ]
+    assert fake_api.token_requests == 1  # two workers, two clients each: one token
+
+
+def test_a_session_follows_its_user_from_worker_to_worker(server: str, env: dict[str, str]) -> None:
+    replies = [push(server, env, "oWanderer", "count").reply for _ in range(8)]
+    assert replies == [TextReply(f"count {n}") for n in range(1, 9)]
+
+
+def test_pushes_of_one_user_at_once_on_two_workers_lose_no_update(
+    server: str, env: dict[str, str]
+) -> None:
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: push(server, env, "oBusy", "count 0.1"), range(4)))
+    assert sorted(str(r.reply) for r in results) == sorted(
+        str(TextReply(f"count {n}")) for n in range(1, 5)
+    )
+    assert push(server, env, "oBusy", "peek").reply == TextReply("count is 4")
+
+
+def test_workers_close_their_loops_cleanly_on_exit(
+    env: dict[str, str], tmp_path: Path, fake_api: FakeWeChat
+) -> None:
+    log = tmp_path / "exit.log"
+    with gunicorn(env, workers=2, log=log) as url:
+        for user in ("oA", "oB", "oC", "oD"):
+            assert push(url, env, user, "async api").reply == TextReply("sent")
+    text = log.read_text()
+    assert "Traceback" not in text
+    assert "not closed cleanly" not in text
+    assert "ResourceWarning" not in text
