@@ -40,9 +40,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, MutableMapping
-from contextlib import AbstractContextManager, contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, MutableMapping
+from contextlib import AbstractContextManager
+from contextvars import ContextVar, Token
 from typing import Any, cast
 
 from config import Settings
@@ -70,7 +70,8 @@ class PushLogger(logging.LoggerAdapter[logging.Logger]):
 
 
 class Context:
-    """One push's context, made by :class:`Contexts` for its handler run."""
+    """One push's context, made by :class:`Contexts` for its handler run; a ``with`` block
+    makes it current, inside the app context."""
 
     def __init__(
         self,
@@ -83,6 +84,8 @@ class Context:
         self._contexts = contexts
         self._contact = contact
         self._session: Session | None = None
+        self._log: PushLogger | None = None
+        self._entered: list[tuple[Token[Context], AbstractContextManager[object]]] = []
         #: The push being handled, as parsed.
         self.message = message
         #: How it came: ``mode``, ``body_format`` and the plaintext ``fields``.
@@ -91,8 +94,24 @@ class Context:
         self.settings: Settings = contexts.settings
         #: ``module.qualname`` of the handler chosen for the push; "" when none matched.
         self.handler = handler
-        #: Log lines about this push, naming the user by pseudonym only.
-        self.log = PushLogger(handler_logger, {"push": message.push_key.logged})
+
+    def __enter__(self) -> Context:
+        app_context = self._contexts.app_context()
+        app_context.__enter__()
+        self._entered.append((_current.set(self), app_context))
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        token, app_context = self._entered.pop()
+        _current.reset(token)
+        app_context.__exit__(*exc_info)
+
+    @property
+    def log(self) -> PushLogger:
+        """Log lines about this push, naming the user by pseudonym only."""
+        if self._log is None:
+            self._log = PushLogger(handler_logger, {"push": self.message.push_key.logged})
+        return self._log
 
     @property
     def session(self) -> Session:
@@ -172,20 +191,11 @@ class Contexts:
         self.windows = windows
         self.clients = clients
         self.loops = loops
-        self._app_context = app_context
+        self.app_context = app_context
 
-    @contextmanager
-    def entered(
-        self, push: Push, message: Message, contact: Contact | None, handler: str
-    ) -> Iterator[Context]:
-        """Make the push's context current for the block, inside the app context."""
-        context = Context(self, push, message, contact, handler)
-        token = _current.set(context)
-        try:
-            with self._app_context():
-                yield context
-        finally:
-            _current.reset(token)
+    def open(self, push: Push, message: Message, contact: Contact | None, handler: str) -> Context:
+        """The context of a handler run of ``push``; enter it with ``with``."""
+        return Context(self, push, message, contact, handler)
 
     def finish(self, context: Context, *, returned: bool) -> None:
         """Close the run: save the session if the handler ``returned`` (and changed it).

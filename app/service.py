@@ -345,7 +345,7 @@ class WeChatService:
         if route is None and not middleware:
             return None
         chain = Chain(middleware, route, message, self.contexts.loops)
-        with self.contexts.entered(push, message, contact, chain.handler) as context:
+        with self.contexts.open(push, message, contact, chain.handler) as context:
             try:
                 with metrics.HANDLER_SECONDS.time():
                     reply = make_reply(chain.run(), message)
