@@ -148,8 +148,7 @@ class Delivery:
             self._keep_without_api(openid, reply, miniprogram)
             return
         try:
-            with self.windows.editing(openid) as contact:
-                self._send(contact, openid, reply, miniprogram)
+            self._send(openid, reply, miniprogram)
         except Exception as e:  # runs on a pool thread: report every failure, never raise
             logger.error("late reply to %s not delivered: %s", pseudonym(openid), e)
 
@@ -182,8 +181,12 @@ class Delivery:
         with self.windows.editing(openid) as contact:
             return contact.kept.pop(0) if contact.kept else None
 
-    def _send(self, contact: Contact, openid: str, reply: Fields, miniprogram: bool) -> None:
-        """Send ``reply`` within the user's window, keeping what WeChat would refuse."""
+    def _send(self, openid: str, reply: Fields, miniprogram: bool) -> None:
+        """Send ``reply`` within the user's window; keep what WeChat refuses or would refuse.
+
+        The user's record is locked to read and write it, never while WeChat is called, so
+        that a push of the same user taking a kept reply is not held up by a send.
+        """
         assert self._api is not None
         messages = to_custom_messages(reply, miniprogram=miniprogram)
         if not messages:
@@ -194,28 +197,28 @@ class Delivery:
                 pseudonym(openid),
             )
             return
-        for index, (msg_type, payload) in enumerate(messages):
+        with self.windows.editing(openid) as contact:
             reach = contact.reach(time.time())
-            refusal, used_up = ("" if reach else reach.reason), reach.used_up
-            if reach:
-                try:
-                    self._api.send_custom(openid, msg_type, payload)
-                except (ReplyWindowPassed, TooManyReplies) as e:
-                    contact.refused(e.errcode)
-                    refusal = f"{e.path} answered {e.errcode}, {type(e).__name__}"
-                    used_up = isinstance(e, TooManyReplies)
-                except Exception as e:
-                    logger.error(
-                        "late %s reply to %s not delivered: %s", msg_type, pseudonym(openid), e
-                    )
-                    return
-            if refusal:
-                unsent = _rest(reply, index)
-                contact.kept.append(unsent)
-                metrics.KEPT_REPLIES.labels("allowance_used" if used_up else "window_closed").inc()
-                self._kept(openid, unsent, f"the customer-service API would refuse it: {refusal}")
+            if not reach:
+                self._keep(contact, openid, reply, reach.reason, used_up=reach.used_up)
                 return
-            contact.count_sent(time.time())
+            for _ in range(min(reach.left, len(messages))):
+                contact.count_sent(time.time())
+        for index, (msg_type, payload) in enumerate(messages):
+            try:
+                self._api.send_custom(openid, msg_type, payload)
+            except (ReplyWindowPassed, TooManyReplies) as e:
+                with self.windows.editing(openid) as contact:
+                    contact.refused(e.errcode)
+                    why = f"{e.path} answered {e.errcode}, {type(e).__name__}"
+                    used_up = isinstance(e, TooManyReplies)
+                    self._keep(contact, openid, _rest(reply, index), why, used_up=used_up)
+                return
+            except Exception as e:
+                logger.error(
+                    "late %s reply to %s not delivered: %s", msg_type, pseudonym(openid), e
+                )
+                return
             metrics.LATE_DELIVERIES.labels("customer_service").inc()
             logger.info(
                 "late %s reply delivered to %s by the customer-service API",
@@ -223,13 +226,21 @@ class Delivery:
                 pseudonym(openid),
             )
 
+    def _keep(
+        self, contact: Contact, openid: str, reply: Fields, why: str, *, used_up: bool
+    ) -> None:
+        """Keep a reply the customer-service API refuses (or would) for the next message."""
+        contact.kept.append(reply)
+        metrics.KEPT_REPLIES.labels("allowance_used" if used_up else "window_closed").inc()
+        self._kept(openid, reply, f"the customer-service API would refuse it: {why}")
+
     def _resend_kept(self, openid: str) -> None:
         """Send a Mini Program user's kept replies, now that their message opened a window."""
         try:
             with self.windows.editing(openid) as contact:
                 kept, contact.kept = contact.kept, []
-                for reply in kept:
-                    self._send(contact, openid, reply, True)
+            for reply in kept:
+                self._send(openid, reply, True)
         except Exception as e:  # background work: report, never raise
             logger.error("kept replies to %s not delivered: %s", pseudonym(openid), e)
 

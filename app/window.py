@@ -254,10 +254,10 @@ class Windows:
     def editing(self, openid: str) -> Iterator[Contact]:
         """Change ``openid``'s record under its lock; it is written if the block changed it.
 
-        The lock also orders the messages sent to one user from several places.
+        Keep the block short (no call to WeChat in it): a push taking a kept reply waits for it.
         """
         key = self.key(openid)
-        with self._store.lock(key, ttl=60, wait=30):
+        with self._store.lock(key, ttl=10, wait=5):
             raw = self._store.get(key)
             contact = Contact.parse(raw)
             with self._lock:
