@@ -160,7 +160,21 @@ class Stage:
             host.stop()
         result = tally(self.name, load.pushes, Runs.read(self.runs_file), self.api.messages)
         result.notes += self._log_signs() + self.timeline
+        if self._keep:
+            self._write_story(load)
         return result
+
+    def _write_story(self, load: Load) -> None:
+        """Write every attempt, and the timeline, beside the logs, for a closer look."""
+        with open(self.workdir / "attempts.txt", "w", encoding="utf-8") as story:
+            for push in load.pushes:
+                for attempt in push.attempts:
+                    story.write(
+                        f"{push.tag} {push.user} handler {push.handler_seconds:g} s: attempt"
+                        f" {attempt.number} at {attempt.at:.2f} s to {attempt.host}:"
+                        f" {attempt.outcome} after {attempt.seconds:.2f} s\n"
+                    )
+            story.writelines(line + "\n" for line in self.timeline)
 
     def _log_signs(self) -> list[str]:
         text = "".join(host.log.read_text(errors="replace") for host in self.hosts)

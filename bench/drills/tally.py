@@ -70,6 +70,7 @@ class Tally:
     lost: int = 0
     worst: float = 0.0
     rerun_after_kill: int = 0
+    never_reached: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
 
@@ -97,6 +98,8 @@ class Tally:
         parts = [f"attempts {dict(sorted(self.outcomes.items()))}"]
         if self.twice_delivered:
             parts.append(f"delivered twice {self.twice_delivered}")
+        if self.never_reached:
+            parts.append(f"never reached the service (every attempt refused) {self.never_reached}")
         if self.rerun_after_kill:
             parts.append(f"re-run after a kill {self.rerun_after_kill}")
         return "; ".join(parts + self.notes)
@@ -120,6 +123,7 @@ def tally(
     for push in pushes:
         result.pushes += 1
         answer = push.answer
+        result.never_reached += all(a.outcome == "refused" for a in push.attempts)
         for attempt in push.attempts:
             result.outcomes[attempt.outcome] += 1
             result.worst = max(result.worst, attempt.seconds)

@@ -65,9 +65,22 @@ class Push:
     tag: str
     handler_seconds: float
     builder: PushBuilder
-    query: dict[str, str]
-    body: bytes
+    #: The signed request, built when the push is first sent, as WeChat builds it then.
+    query: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
     attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def content(self) -> str:
+        """The text the user sent: what tells the drill's handlers what to do."""
+        if self.handler_seconds:
+            return f"sleep {self.handler_seconds:g} {self.tag}"
+        return self.tag
+
+    def build(self) -> None:
+        """Sign and encrypt the push now, with this moment's CreateTime and timestamp."""
+        fields = self.builder.complete({"MsgType": "text", "Content": self.content})
+        self.query, self.body = self.builder.build(fields)
 
     @property
     def user(self) -> str:
@@ -91,10 +104,7 @@ def make_pushes(settings: Settings, drill: str, count: int) -> list[Push]:
     pushes = []
     for n, seconds in zip(range(count), itertools.cycle(HANDLER_SECONDS), strict=False):
         tag = f"{drill}-{n}"
-        builder = PushBuilder(settings, user=f"oDrill-{tag}")
-        content = f"sleep {seconds:g} {tag}" if seconds else tag
-        query, body = builder.build(builder.complete({"MsgType": "text", "Content": content}))
-        pushes.append(Push(tag, seconds, builder, query, body))
+        pushes.append(Push(tag, seconds, PushBuilder(settings, user=f"oDrill-{tag}")))
     return pushes
 
 
@@ -135,6 +145,7 @@ def play(push: Push, urls: Sequence[str], first: int, clock: float) -> None:
 
     :param clock: the monotonic time the load started, to date attempts.
     """
+    push.build()
     for number in range(1, ATTEMPTS + 1):
         started = time.monotonic()
         url = urls[(first + number - 1) % len(urls)]
@@ -148,8 +159,8 @@ def play(push: Push, urls: Sequence[str], first: int, clock: float) -> None:
 class Load:
     """Pushes started one every ``interval`` seconds, each played on a thread of its own.
 
-    With several URLs, consecutive pushes start on different hosts and each push's attempts
-    alternate between them.
+    With several URLs, pairs of consecutive pushes start on alternate hosts (pairs, so that
+    quick and slow handlers run on each) and each push's attempts alternate between them.
     """
 
     def __init__(self, pushes: list[Push], urls: Sequence[str], interval: float) -> None:
@@ -169,7 +180,7 @@ class Load:
     def _send(self) -> None:
         for n, push in enumerate(self.pushes):
             time.sleep(max(0.0, self.started + n * self._interval - time.monotonic()))
-            self._pool.submit(play, push, self._urls, n, self.started)
+            self._pool.submit(play, push, self._urls, n // 2, self.started)
 
     def wait_until(self, fraction: float) -> None:
         """Sleep until ``fraction`` of the load's duration has passed."""
