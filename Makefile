@@ -7,7 +7,7 @@ PORT ?= 8000
 # `make run` serves the demo values of .env.example until you create a .env.
 ENV_FILE := $(if $(wildcard .env),.env,.env.example)
 
-.PHONY: run test check fmt bench
+.PHONY: run test check fmt bench drill
 
 run: $(VENV)/.run-deps
 	@WX_DOTENV=$(ENV_FILE) $(BIN)/python -m app info --host $(HOST) --port $(PORT)
@@ -25,6 +25,10 @@ check: $(VENV)/.dev-deps
 bench: $(VENV)/.dev-deps
 	$(BIN)/python bench/compare.py
 	$(BIN)/python bench/retries.py
+
+# Kills, reloads and store outages under WeChat's retries (about 6 minutes); not in `make test`.
+drill: $(VENV)/.dev-deps
+	$(BIN)/python bench/drill.py
 
 fmt: $(VENV)/.dev-deps
 	$(BIN)/ruff format .
