@@ -68,6 +68,10 @@ class Host:
         # A fresh metrics directory per start, as gunicorn.conf.py makes one per start.
         metrics = self._workdir / f"metrics-{self.name}-{self._starts}"
         metrics.mkdir()
+        # The host's own temporary directory, where the service keeps its fallback store: two
+        # hosts on this machine must not share what two machines would not.
+        tmp = self._workdir / f"tmp-{self.name}"
+        tmp.mkdir(exist_ok=True)
         environ = {
             "PATH": os.environ.get("PATH", ""),
             "HOME": "/tmp",
@@ -76,6 +80,7 @@ class Host:
             "GUNICORN_BIND": f"127.0.0.1:{self.port}",
             "WEB_CONCURRENCY": str(self._workers),
             "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+            "TMPDIR": str(tmp),
         }
         command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
         with open(self.log, "ab") as log:

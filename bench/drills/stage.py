@@ -174,6 +174,8 @@ class Stage:
                         f" {attempt.number} at {attempt.at:.2f} s to {attempt.host}:"
                         f" {attempt.outcome} after {attempt.seconds:.2f} s\n"
                     )
+            for message in self.api.messages:
+                story.write(f"late to {message['touser']}: {message.get('text')}\n")
             story.writelines(line + "\n" for line in self.timeline)
 
     def _log_signs(self) -> list[str]:
