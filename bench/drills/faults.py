@@ -144,3 +144,6 @@ DRILLS: dict[str, Callable[[Stage, int], Tally]] = {
     "two-hosts": two_hosts,
     "host-killed": host_killed,
 }
+
+#: Drills that start a Redis of their own.
+NEEDS_REDIS = frozenset({"redis-killed", "redis-hung", "two-hosts", "host-killed"})
