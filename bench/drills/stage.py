@@ -155,7 +155,6 @@ class Stage:
                 self.note(f"handlers still running {SETTLE:g} s after the last attempt")
                 break
             time.sleep(0.1)
-        time.sleep(0.5)  # the run's last store writes, after its "end" line
         for host in self.hosts:
             host.stop()
         result = tally(self.name, load.pushes, Runs.read(self.runs_file), self.api.messages)

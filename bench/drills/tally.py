@@ -33,8 +33,9 @@ class Runs:
     @classmethod
     def read(cls, path: Path) -> Runs:
         runs = cls()
-        lines = path.read_text().splitlines() if path.exists() else []
-        for line in lines:
+        text = path.read_text() if path.exists() else ""
+        # Read while handlers write: a line still being appended is left for the next read.
+        for line in text[: text.rfind("\n") + 1].splitlines():
             event, pid, tag = line.split(" ", 2)
             book = runs.starts if event == "start" else runs.ends
             book.setdefault(tag, []).append(int(pid))
