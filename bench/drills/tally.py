@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .wechat import ATTEMPTS, Push
+from .wechat import ATTEMPTS, PASSIVE_BUDGET, Push
 
 
 @dataclass
@@ -72,6 +72,8 @@ class Tally:
     worst: float = 0.0
     rerun_after_kill: int = 0
     never_reached: int = 0
+    late: int = 0
+    late_in_budget: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
 
@@ -99,6 +101,11 @@ class Tally:
         parts = [f"attempts {dict(sorted(self.outcomes.items()))}"]
         if self.twice_delivered:
             parts.append(f"delivered twice {self.twice_delivered}")
+        if self.late:
+            parts.append(
+                f"delivered late {self.late} (handlers shorter than the {PASSIVE_BUDGET:g} s"
+                f" a passive reply has: {self.late_in_budget})"
+            )
         if self.never_reached:
             parts.append(f"never reached the service (every attempt refused) {self.never_reached}")
         if self.rerun_after_kill:
@@ -132,7 +139,10 @@ def tally(
             result.answered += 1
             result.by_attempt[answer.number] += 1
         passive = answer is not None and answer.content == push.reply
-        delivered = int(passive) + sent_late[(push.user, push.reply)]
+        late = sent_late[(push.user, push.reply)]
+        delivered = int(passive) + late
+        result.late += late > 0
+        result.late_in_budget += late > 0 and push.handler_seconds < PASSIVE_BUDGET
         result.once += delivered == 1
         result.twice_delivered += delivered > 1
         result.lost += delivered == 0
