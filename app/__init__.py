@@ -20,8 +20,8 @@ from flask import Flask
 from config import Settings, load_settings
 
 from . import demo, logs, monitoring
+from .api import WeChatAPI
 from .cli import wx
-from .client import WeChatAPI
 from .delivery import Delivery
 from .lease import LeaseKeeper
 from .ledger import Ledger

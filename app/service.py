@@ -16,8 +16,8 @@ The life of a push (see :mod:`app.ledger` for what is stored):
 4. If WeChat never comes back after a lapse, the process that ran the handler delivers the
    result late once the retry window has passed.
 
-Account rules live here too: Mini Programs (and every JSON push) take no passive content, so
-their content replies go to late delivery straight away.
+What an account may answer to what is decided in :mod:`app.policy`; this module carries the
+decision out (a Mini Program's content goes to late delivery at once, a kept reply joins).
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-from config import AccountType, Settings, SlowStrategy
+from config import Settings, SlowStrategy
 
-from . import metrics
+from . import metrics, policy
 from .delivery import Delivery
 from .lease import LeaseKeeper
 from .ledger import SUCCESS, Answer, Ledger, Result
@@ -45,25 +45,11 @@ from .wechat.crypto import MessageCrypto
 from .wechat.envelope import Account, Push, seal
 from .wechat.identity import PushKey
 from .wechat.messages import Event, Message
-from .wechat.replies import Reply, TransferCustomerServiceReply, make_reply
+from .wechat.replies import Reply, make_reply
 from .wechat.timing import RETRY_WINDOW, is_last_attempt
 
 logger = logging.getLogger(__name__)
 
-#: Events raised from the user's chat, the only ones whose passive reply the user sees
-#: (PROTOCOL.md, "Unsettled"); content for any other event is not sent.
-REPLYABLE_EVENTS = frozenset(
-    {
-        "subscribe",
-        "scan",
-        "click",
-        "scancode_waitmsg",
-        "pic_sysphoto",
-        "pic_photo_or_album",
-        "pic_weixin",
-        "location_select",
-    }
-)
 _MIMETYPES = {BodyFormat.XML: "application/xml", BodyFormat.JSON: "application/json"}
 
 
@@ -75,8 +61,10 @@ class _Run:
     the reply first computes it, and the others reuse it.
     """
 
-    def __init__(self, future: Future[Reply | None]) -> None:
+    def __init__(self, future: Future[Reply | None], *, kept_replies: bool) -> None:
+        """:param kept_replies: whether the user may have replies kept for them to take."""
         self.future = future
+        self.kept_replies = kept_replies
         self._lock = threading.Lock()
         self._result: Result | None = None
 
@@ -129,12 +117,15 @@ class WeChatService:
         :return: the answer, or None when this attempt should lapse so that WeChat retries.
         """
         key = message.push_key
-        attempt = self.ledger.begin(key)
+        claim = self.ledger.begin(key, peek=self.delivery.kept_key(message.from_user_name))
+        attempt = claim.attempt
         if attempt == 1:
-            run: _Run | None = self._start(message, key)
+            run: _Run | None = self._start(message, key, kept_replies=claim.peeked is not None)
         else:
             metrics.DEDUP_HITS.inc()
             earlier = self.ledger.answer(key)
+            if earlier is None and self.ledger.gave_up(key):
+                earlier = SUCCESS  # as the attempt that gave up; the reply goes out late
             if earlier is not None:
                 logger.info("retry %d of %s answered from the ledger", attempt, key)
                 return earlier
@@ -153,10 +144,10 @@ class WeChatService:
             return self._answer_with(push, key, result)
         return self._at_deadline(push, message, key, attempt)
 
-    def _start(self, message: Message, key: PushKey) -> _Run:
+    def _start(self, message: Message, key: PushKey, *, kept_replies: bool) -> _Run:
         """Start the handler on a native thread, under this process's lease."""
         self.leases.hold(key)
-        run = _Run(self.pool.run(lambda: self.run_handler(message)))
+        run = _Run(self.pool.run(lambda: self.run_handler(message)), kept_replies=kept_replies)
         self._runs[key] = run
         return run
 
@@ -166,7 +157,7 @@ class WeChatService:
             run.future.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
             return None
-        return run.result(lambda reply: self._outcome(push, message, reply))
+        return run.result(lambda reply: self._outcome(push, message, reply, run.kept_replies))
 
     def _follow(
         self, message: Message, key: PushKey, attempt: int, deadline: float
@@ -194,7 +185,7 @@ class WeChatService:
                     key,
                     attempt,
                 )
-                return self._start(message, key)
+                return self._start(message, key, kept_replies=True)
         return None
 
     def _at_deadline(
@@ -267,7 +258,7 @@ class WeChatService:
         first_seen = deadline - self.settings.deadline
 
         def settle() -> None:
-            result = run.result(lambda reply: self._outcome(push, message, reply))
+            result = run.result(lambda reply: self._outcome(push, message, reply, run.kept_replies))
             self._settle(push, message, key, result, first_seen)
 
         run.future.add_done_callback(lambda _: self.pool.background(settle))
@@ -306,11 +297,7 @@ class WeChatService:
             )
 
     def _from_miniprogram(self, push: Push) -> bool:
-        """JSON pushes come only from Mini Programs, whatever WX_ACCOUNT_TYPE says."""
-        return (
-            self.settings.account_type is AccountType.MINIPROGRAM
-            or push.body_format is BodyFormat.JSON
-        )
+        return policy.from_miniprogram(self.settings.account_type, push.body_format)
 
     def run_handler(self, message: Message) -> Reply | None:
         """Call the one matching handler and normalise its result; never raises.
@@ -336,65 +323,26 @@ class WeChatService:
             )
             return None
 
-    def _outcome(self, push: Push, message: Message, reply: Reply | None) -> Result:
-        """What the push's attempts answer with, the account's rules applied to the reply."""
-        return Result(self._passive_fields(push, message, reply))
-
-    def _passive_fields(
-        self, push: Push, message: Message, reply: Reply | None
-    ) -> dict[str, Any] | None:
-        """Decide what goes back passively; hand content a Mini Program cannot take to delivery."""
-        if isinstance(reply, TransferCustomerServiceReply) and isinstance(message, Event):
-            logger.warning(
-                "transfer_customer_service returned for event %s: WeChat forwards only user"
-                " messages; answered success",
-                message.event,
-            )
-            return None
-        fields = None if reply is None else self._fields(message, reply)
-        if self._from_miniprogram(push):
-            if fields is not None and not isinstance(reply, TransferCustomerServiceReply):
-                self.delivery.send(message.from_user_name, fields, miniprogram=True)
-                return None
-            return fields
-        if isinstance(message, Event) and message.event.lower() not in REPLYABLE_EVENTS:
-            if fields is not None:
-                logger.warning(
-                    "reply to event %s dropped: WeChat shows passive replies only to events"
-                    " raised from the chat",
-                    message.event,
-                )
-            return None
-        return self._with_pending(message, fields)
-
-    def _with_pending(
-        self, message: Message, fields: dict[str, Any] | None
-    ) -> dict[str, Any] | None:
-        """Attach a reply kept from an earlier, too-slow handler to this user's new message.
-
-        It goes out alone when this message's handler answered nothing, joined to the text when
-        both are text; otherwise it waits for the next message.
-        """
-        if fields is not None and fields.get("MsgType") != "text":
-            return fields
-        kept = self.delivery.take_pending(message.from_user_name)
-        if kept is None:
-            return fields
-        kept = {**kept, "CreateTime": int(time.time())}
-        if fields is None:
-            return kept
-        if kept.get("MsgType") == "text":
-            return {**fields, "Content": f"{kept['Content']}\n\n{fields['Content']}"}
-        self.delivery.send(message.from_user_name, kept, miniprogram=False)
-        return fields
-
-    @staticmethod
-    def _fields(message: Message, reply: Reply) -> dict[str, Any]:
-        return reply.to_fields(
-            to_user_name=message.from_user_name,
-            from_user_name=message.to_user_name,
-            create_time=int(time.time()),
-        )
+    def _outcome(
+        self, push: Push, message: Message, reply: Reply | None, kept_replies: bool
+    ) -> Result:
+        """What the push's attempts answer with: the account's rules applied to the reply
+        (:mod:`app.policy`), content a Mini Program cannot take sent late, a kept reply joined."""
+        now = int(time.time())
+        openid = message.from_user_name
+        decision = policy.decide(message, reply, miniprogram=self._from_miniprogram(push), now=now)
+        if decision.dropped:
+            logger.warning("%s", decision.dropped)
+        if decision.late is not None:
+            self.delivery.send(openid, decision.late, miniprogram=True)
+        fields = decision.passive
+        if decision.may_carry_kept and kept_replies:
+            kept = self.delivery.take_pending(openid)
+            if kept is not None:
+                fields, unsent = policy.merge_kept(fields, kept, now=now)
+                if unsent is not None:
+                    self.delivery.send(openid, unsent, miniprogram=False)
+        return Result(fields)
 
 
 def build_account(settings: Settings) -> Account:

@@ -11,7 +11,7 @@ from typing import TypeVar
 import pytest
 
 from app.lease import LeaseKeeper
-from app.ledger import SUCCESS, Answer, Ledger, Result
+from app.ledger import SUCCESS, Answer, Claim, Ledger, Result
 from app.store import MemoryStore, SQLiteStore, Store
 from app.wechat.identity import PushKey
 
@@ -42,8 +42,8 @@ def _race(call: Callable[[], T], callers: int = 8) -> list[T]:
 
 def test_attempts_number_themselves(store: Store) -> None:
     ledger = Ledger(store, namespace="wx1", ttl=60)
-    assert [ledger.begin(key("push")) for _ in range(3)] == [1, 2, 3]
-    assert ledger.begin(key("other")) == 1
+    assert [ledger.begin(key("push")).attempt for _ in range(3)] == [1, 2, 3]
+    assert ledger.begin(key("other")).attempt == 1
 
 
 class RecordingStore(MemoryStore):
@@ -74,13 +74,13 @@ def test_store_keys_hold_no_openid() -> None:
 
 
 def test_accounts_sharing_a_store_do_not_collide(store: Store) -> None:
-    assert Ledger(store, namespace="wx1", ttl=60).begin(key("push")) == 1
-    assert Ledger(store, namespace="wx2", ttl=60).begin(key("push")) == 1
+    assert Ledger(store, namespace="wx1", ttl=60).begin(key("push")).attempt == 1
+    assert Ledger(store, namespace="wx2", ttl=60).begin(key("push")).attempt == 1
 
 
 def test_concurrent_attempts_get_distinct_numbers(store: Store) -> None:
     ledger = Ledger(store, namespace="wx1", ttl=60)
-    assert sorted(_race(lambda: ledger.begin(key("p")))) == list(range(1, 9))
+    assert sorted(_race(lambda: ledger.begin(key("p")).attempt)) == list(range(1, 9))
 
 
 def test_result_is_absent_until_finished(store: Store) -> None:
@@ -131,7 +131,7 @@ def test_entries_expire(store: Store) -> None:
     ledger.finish(key("p"), Result(None))
     threading.Event().wait(0.4)
     assert ledger.result(key("p")) is None
-    assert ledger.begin(key("p")) == 1
+    assert ledger.begin(key("p")).attempt == 1
 
 
 def test_a_claim_is_alive_while_renewed_and_taken_over_once_after(store: Store) -> None:
@@ -169,3 +169,11 @@ def test_the_lease_keeper_renews_until_released(store: Store) -> None:
     time.sleep(0.4)
     assert ledger.orphaned(key("push"))
     keeper.close()
+
+
+def test_the_first_claim_peeks_at_a_key_in_the_same_round_trip(store: Store) -> None:
+    ledger = Ledger(store, namespace="wx1", ttl=60)
+    store.set("kept:oUser", b"a kept reply", 60)
+    assert ledger.begin(key("p"), peek="kept:oUser") == Claim(1, b"a kept reply")
+    assert ledger.begin(key("q"), peek="kept:nobody") == Claim(1, None)
+    assert ledger.begin(key("p"), peek="kept:oUser") == Claim(2, b"a kept reply")

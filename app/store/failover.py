@@ -111,6 +111,16 @@ class FailoverStore:
             return False
         return self._call(lambda store: store.add(key, value, ttl))
 
+    def add_and_peek(
+        self, key: str, value: bytes, ttl: float, peek: str
+    ) -> tuple[bool, bytes | None]:
+        if not self.degraded and self._remembered(lambda store: store.get(key)) is not None:
+            return False, self.get(peek)
+        added, peeked = self._call(lambda store: store.add_and_peek(key, value, ttl, peek))
+        if peeked is None and not self.degraded:
+            peeked = self._remembered(lambda store: store.get(peek))
+        return added, peeked
+
     def take(self, key: str) -> bytes | None:
         value = self._call(lambda store: store.take(key))
         if value is None and not self.degraded:
