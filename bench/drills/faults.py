@@ -128,8 +128,9 @@ def host_killed(stage: Stage, count: int) -> Tally:
     stage.busy_worker(victim)
     workers = victim.kill()
     stage.note(f"SIGKILL host a: master and workers {workers}")
-    stage.pause(RESTART_AFTER, "host a started again")
+    stage.pause(RESTART_AFTER, "host a starting again")
     victim.start()
+    stage.note("host a answers again")
     return stage.finish(load)
 
 
