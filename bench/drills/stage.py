@@ -18,7 +18,7 @@ from tests.fakewechat import FakeWeChat
 
 from .cluster import Host, Redis, alive
 from .tally import Runs, Tally, tally
-from .wechat import Load, make_pushes
+from .wechat import DEADLINE, Load, make_pushes
 
 TOKEN = "drillToken2026"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
@@ -86,7 +86,7 @@ class Stage:
             "WX_API_BASE": self.api.url,
             "WX_HANDLERS": "tests.drill_handlers",
             "WX_STORE_URL": store_url,
-            "WX_DEADLINE": "4.5",
+            "WX_DEADLINE": str(DEADLINE),
             "WX_SLOW_STRATEGY": "retry",
             "WX_DRILL_RUNS": str(self.runs_file),
         }

@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .wechat import ATTEMPTS, PASSIVE_BUDGET, Push
+from app.wechat.timing import ATTEMPTS
+
+from .wechat import PASSIVE_BUDGET, Push
 
 
 @dataclass
@@ -124,12 +126,12 @@ HEADER = (
 
 
 def tally(
-    name: str, pushes: Iterable[Push], runs: Runs, late: Iterable[Mapping[str, Any]]
+    name: str, pushes: Iterable[Push], runs: Runs, messages: Iterable[Mapping[str, Any]]
 ) -> Tally:
-    """Count what happened to ``pushes``; ``late`` are the fake API's customer-service
-    messages."""
+    """Count what happened to ``pushes``; ``messages`` are the customer-service messages the
+    fake API received."""
     sent_late = Counter(
-        (message.get("touser"), message.get("text", {}).get("content")) for message in late
+        (message.get("touser"), message.get("text", {}).get("content")) for message in messages
     )
     result = Tally(name)
     for push in pushes:

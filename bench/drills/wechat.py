@@ -25,20 +25,19 @@ from dataclasses import dataclass, field
 from app.testing import PushBuilder
 from app.wechat.errors import WeChatError
 from app.wechat.replies import TextReply
+from app.wechat.timing import ANSWER_WINDOW, ATTEMPTS
 from config import Settings
 from tests.servers import NO_ANSWER, request
 
-#: Seconds WeChat waits for an answer, and between the starts of two attempts.
-WAIT = 5.0
-#: Attempts WeChat makes per push.
-ATTEMPTS = 3
+#: The service's WX_DEADLINE in every drill: production's.
+DEADLINE = 4.5
 #: What each push asks of the drill's handlers (tests/drill_handlers.py), in turn: seconds the
 #: handler sleeps, 0 for the quick echo. 6 s outlives one deadline (answered on attempt 2),
 #: 12 s two (attempt 3), 16 s all three (delivered late through the customer-service API).
 HANDLER_SECONDS = (0, 1.5, 0, 1, 0, 6, 0, 12, 0, 16)
 #: Seconds a handler has for its reply to go out passively: the deadline of WeChat's last
-#: attempt, 10 s after the first, plus WX_DEADLINE (4.5 s).
-PASSIVE_BUDGET = 14.5
+#: attempt, which starts 10 s after the first.
+PASSIVE_BUDGET = (ATTEMPTS - 1) * ANSWER_WINDOW + DEADLINE
 
 
 @dataclass(frozen=True)
@@ -112,11 +111,11 @@ def make_pushes(settings: Settings, drill: str, count: int) -> list[Push]:
 
 
 def attempt(push: Push, number: int, url: str, at: float) -> Attempt:
-    """Send ``push`` once to ``url`` and classify what came back within WAIT seconds."""
+    """Send ``push`` once to ``url`` and classify what came back within ANSWER_WINDOW seconds."""
     started = time.monotonic()
     content = None
     try:
-        status, body = request("POST", url + "/wx", push.query, push.body, timeout=WAIT)
+        status, body = request("POST", url + "/wx", push.query, push.body, timeout=ANSWER_WINDOW)
     except ConnectionRefusedError:
         outcome = "refused"
     except TimeoutError:
@@ -126,14 +125,14 @@ def attempt(push: Push, number: int, url: str, at: float) -> Attempt:
     else:
         if status == NO_ANSWER:
             outcome = "closed"
-        elif time.monotonic() - started > WAIT:
+        elif time.monotonic() - started > ANSWER_WINDOW:
             outcome = "timeout"
         elif status != 200:
             outcome = f"error {status}"
         else:
             try:
                 result = push.builder.read(status, body)
-            except WeChatError as e:
+            except (WeChatError, ValueError) as e:
                 outcome = f"error {type(e).__name__}"
             else:
                 outcome = "success" if result.success else "reply"
@@ -156,7 +155,7 @@ def play(push: Push, urls: Sequence[str], first: int, clock: float) -> None:
         push.attempts.append(result)
         if result.answered or result.outcome.startswith("error"):
             return
-        time.sleep(max(0.0, started + WAIT - time.monotonic()))
+        time.sleep(max(0.0, started + ANSWER_WINDOW - time.monotonic()))
 
 
 class Load:
