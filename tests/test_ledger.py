@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from prometheus_client import REGISTRY
 
 from app.lease import LeaseKeeper
 from app.ledger import SUCCESS, Answer, Claim, Ledger, Result
@@ -177,3 +179,25 @@ def test_the_first_claim_peeks_at_a_key_in_the_same_round_trip(store: Store) -> 
     assert ledger.begin(key("p"), peek="kept:oUser") == Claim(1, b"a kept reply")
     assert ledger.begin(key("q"), peek="kept:nobody") == Claim(1, None)
     assert ledger.begin(key("p"), peek="kept:oUser") == Claim(2, b"a kept reply")
+
+
+def test_a_run_held_too_long_is_named_once_and_counted(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    ledger = Ledger(store, namespace="wx1", ttl=60)
+    keeper = LeaseKeeper(ledger, interval=0.05, hung_after=0.2)
+    before = REGISTRY.get_sample_value("wx_handlers_hung_total") or 0.0
+    running = REGISTRY.get_sample_value("wx_handlers_running") or 0.0
+    with caplog.at_level(logging.WARNING, logger="app.lease"):
+        keeper.hold(PushKey("msg", "oHung", "9"))
+        keeper.hold(key("quick"))
+        assert REGISTRY.get_sample_value("wx_handlers_running") == running + 2
+        keeper.release(key("quick"))
+        time.sleep(0.6)
+    hung = [r.getMessage() for r in caplog.records if "still running" in r.getMessage()]
+    assert len(hung) == 1 and "msg:user#" in hung[0] and "oHung" not in hung[0]
+    assert REGISTRY.get_sample_value("wx_handlers_hung_total") == before + 1
+    keeper.release(PushKey("msg", "oHung", "9"))
+    keeper.release(PushKey("msg", "oHung", "9"))  # twice is harmless
+    assert REGISTRY.get_sample_value("wx_handlers_running") == running
+    keeper.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections import Counter
 from collections.abc import Iterator
 
@@ -11,6 +12,7 @@ from flask import Flask
 
 from app import create_app
 from app.testing import WeChatClient
+from app.wechat.timing import LEASE_RENEWAL
 from config import Settings
 
 OPERATIONS = ("get", "set", "add", "add_and_peek", "take", "delete", "lock")
@@ -57,4 +59,15 @@ def test_a_push_answered_in_time_costs_two_round_trips(
     app, calls = counted
     wechat = WeChatClient(app)
     send(wechat)  # type: ignore[operator]
+    assert sum(calls.values()) == 2, calls
+
+
+def test_nothing_is_written_for_a_push_after_it_was_answered(
+    counted: tuple[Flask, Counter[str]],
+) -> None:
+    # The lease of a run answered in time was never released: its push was renewed in the
+    # store every second for the life of the worker.
+    app, calls = counted
+    WeChatClient(app).text("hello")
+    time.sleep(LEASE_RENEWAL * 2.5)
     assert sum(calls.values()) == 2, calls
