@@ -7,9 +7,11 @@ machine's load; only that each push sent is counted in a consistent line.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.servers import ROOT
 
@@ -20,10 +22,11 @@ LINE = re.compile(
 )
 
 
-def test_a_worker_killed_under_retries_is_drilled_and_every_push_counted() -> None:
+def test_a_worker_killed_under_retries_is_drilled_and_every_push_counted(tmp_path: Path) -> None:
     drill = subprocess.run(
         [sys.executable, "bench/drill.py", "--only", "kill-worker", "--pushes", "4", "--no-fail"],
         cwd=ROOT,
+        env={**os.environ, "TMPDIR": str(tmp_path)},  # the drill's work directory goes there
         capture_output=True,
         text=True,
         timeout=240,
