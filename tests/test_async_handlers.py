@@ -77,13 +77,15 @@ def test_async_handlers_call_the_api_with_the_async_client(
 
 
 def test_async_handlers_on_every_handler_thread_run_at_once(make_app: MakeApp) -> None:
-    """Four slow async handlers on four threads all finish within one deadline."""
+    """Four handlers waiting 0.8 s on four threads are all answered within two attempts (2 s);
+    one after the other they would take 3.2 s."""
     app = make_app()  # 4 handler threads, a 1 s deadline
     results: list[PushResult] = []
     lock = threading.Lock()
 
     def ask(user: str) -> None:
-        result = WeChatClient(app, user=user).text("async sleep 0.6")
+        wechat = WeChatClient(app, user=user)
+        result = wechat.send({"MsgType": "text", "Content": "async sleep 0.8"}, attempts=2)
         with lock:
             results.append(result)
 
@@ -92,7 +94,7 @@ def test_async_handlers_on_every_handler_thread_run_at_once(make_app: MakeApp) -
         thread.start()
     for thread in threads:
         thread.join()
-    assert [r.reply for r in results] == [TextReply("slept 0.6 asynchronously")] * 4
+    assert [r.reply for r in results] == [TextReply("slept 0.8 asynchronously")] * 4
 
 
 def test_closing_the_app_leaves_no_loop_or_connection_open(
