@@ -36,6 +36,7 @@ from .runner import HandlerPool
 from .service import WeChatService, build_account
 from .store import Store, open_shared_store
 from .views import bp
+from .wechat.identity import PushKey
 from .wechat.timing import LEASE_RENEWAL
 
 _T = TypeVar("_T")
@@ -48,10 +49,14 @@ class Accounts(Mapping[str, WeChatService]):
     ``worker_exit`` hook does; call it when the application stops.
     """
 
-    def __init__(self, services: Mapping[str, WeChatService], paths: Mapping[str, str]) -> None:
+    def __init__(
+        self, services: Mapping[str, WeChatService], paths: Mapping[str, str], store: Store
+    ) -> None:
         self._services = dict(services)
         #: The URL path each account answers at, prefix included.
         self.paths = dict(paths)
+        #: The store the accounts share.
+        self.store = store
 
     def __getitem__(self, name: str) -> WeChatService:
         return self._services[name]
@@ -76,14 +81,6 @@ class Accounts(Mapping[str, WeChatService]):
             raise KeyError(
                 f"no account {name or DEFAULT_ACCOUNT!r}; the app serves {', '.join(self)}"
             ) from None
-
-    def ping(self) -> None:
-        """Reach every store the accounts use.
-
-        :raises app.store.StoreError: one cannot be reached.
-        """
-        for store in {id(service.store): service.store for service in self.values()}.values():
-            store.ping()
 
     def close(self) -> None:
         """Finish every account's running handlers and owed deliveries, then release the store.
@@ -161,7 +158,8 @@ def open_accounts(settings: Settings, url_prefix: str = "") -> Accounts:
     except BaseException:
         store.close()
         raise
-    return Accounts(services, {account.name: url_prefix + account.path for account in served})
+    paths = {account.name: url_prefix + account.path for account in served}
+    return Accounts(services, paths, store)
 
 
 def build_service(settings: Settings, store: Store) -> WeChatService:
@@ -189,7 +187,7 @@ def build_service(settings: Settings, store: Store) -> WeChatService:
         ledger=ledger,
         pool=AccountPool(settings.handler_threads, account=settings.name),
         delivery=Delivery(store, namespace=space, api=api),
-        leases=LeaseKeeper(ledger, interval=LEASE_RENEWAL),
+        leases=AccountLeases(ledger, interval=LEASE_RENEWAL, account=settings.name),
     )
 
 
@@ -232,3 +230,27 @@ class AccountPool(HandlerPool):
 
     def later(self, delay: float, work: Callable[[], object]) -> None:
         super().later(delay, scope.bound(self.account, work))
+
+
+class AccountLeases(LeaseKeeper):
+    """An account's lease keeper, which counts running and hung handlers for the account.
+
+    Its renewing thread, and whoever releases a lease (a future's callback, on any thread), run
+    outside the account's scope otherwise.
+    """
+
+    def __init__(self, ledger: Ledger, *, interval: float, account: str) -> None:
+        super().__init__(ledger, interval=interval)
+        self.account = account
+
+    def hold(self, push_key: PushKey) -> None:
+        with scope.serving(self.account):
+            super().hold(push_key)
+
+    def release(self, push_key: PushKey) -> None:
+        with scope.serving(self.account):
+            super().release(push_key)
+
+    def _renew(self) -> None:
+        with scope.serving(self.account):
+            super()._renew()

@@ -11,7 +11,7 @@ did. Counts made outside any account's work have ``account=""``.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.context_managers import Timer
 
 from . import scope
@@ -43,6 +43,22 @@ class AccountHistogram:
         return self._histogram.labels(scope.account()).time()
 
 
+class AccountGauge:
+    """A gauge, summed over live processes, whose ``account`` label is filled in from
+    :func:`app.scope.account`."""
+
+    def __init__(self, name: str, documentation: str) -> None:
+        self._gauge = Gauge(name, documentation, ["account"], multiprocess_mode="livesum")
+
+    def inc(self) -> None:
+        """Add one for the current account."""
+        self._gauge.labels(scope.account()).inc()
+
+    def dec(self) -> None:
+        """Take one away for the current account."""
+        self._gauge.labels(scope.account()).dec()
+
+
 PUSHES = AccountCounter("wx_pushes", "Pushes answered, by type and outcome.", ("type", "outcome"))
 REFUSED = AccountCounter("wx_refused", "Requests refused with a 4xx, by reason.", ("reason",))
 HANDLER_SECONDS = AccountHistogram(
@@ -62,4 +78,8 @@ LATE_DELIVERIES = AccountCounter(
 TOKEN_REFRESHES = AccountCounter("wx_token_refreshes", "access_token fetches from WeChat.")
 TAKEOVERS = AccountCounter(
     "wx_takeovers", "Pushes run again because the process running them died."
+)
+HANDLERS_RUNNING = AccountGauge("wx_handlers_running", "Handler runs in progress.")
+HANDLERS_HUNG = AccountCounter(
+    "wx_handlers_hung", "Handler runs still going a minute after they began."
 )

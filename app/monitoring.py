@@ -33,7 +33,7 @@ def init_app(app: Flask, *, prefix: str, healthz: bool, metrics: bool) -> None:
 def healthz_view() -> tuple[Response, int]:
     """200 when the service can reach its shared store; 503 while it runs degraded."""
     try:
-        current_app.extensions["wechat"].ping()
+        current_app.extensions["wechat"].store.ping()
     except StoreError as e:
         return jsonify(status="degraded", store=e.message), 503
     return jsonify(status="ok", store="ok"), 200
