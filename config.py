@@ -202,7 +202,7 @@ class Settings:
         if name is None:
             if DEFAULT_ACCOUNT in served or len(served) == 1:
                 return served.get(DEFAULT_ACCOUNT) or next(iter(served.values()))
-            raise ConfigError(f"Several accounts are served ({', '.join(served)}); name one.")
+            raise ConfigError(f"Several accounts are served: {', '.join(served)}.")
         if name not in served:
             raise ConfigError(
                 f"There is no account {name!r}; the accounts served are {', '.join(served)}."
