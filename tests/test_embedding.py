@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from app import WeChatPush
 from app.testing import WeChatClient
 from app.wechat.replies import TextReply
 from config import AccountSettings, Settings, SlowStrategy
+from tests.conftest import AES_KEY, APPID, TOKEN
 
 PREFIX = "/hooks/wechat"
 
@@ -160,3 +162,20 @@ def test_init_app_twice_is_refused(settings: Settings) -> None:
 def test_a_malformed_prefix_is_refused(settings: Settings, prefix: str) -> None:
     with pytest.raises(ValueError, match="url_prefix must start with '/'"):
         WeChatPush(host_app(), settings=settings, url_prefix=prefix)
+
+
+def test_the_readme_example_serves_under_its_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    (example,) = re.findall(r"```python\n# myapp.py\n(.*?)```", text, re.S)
+    for name, value in {"WX_TOKEN": TOKEN, "WX_APPID": APPID, "WX_AES_KEY": AES_KEY}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("WX_STORE_URL", "memory://")
+    namespace: dict[str, object] = {"__name__": "myapp"}
+    exec(compile(example, "README.md: myapp.py", "exec"), namespace)
+    app = namespace["create_app"]()  # type: ignore[operator]
+    try:
+        assert app.test_client().get("/").get_data(as_text=True) == "my own site"
+        assert WeChatClient(app).text("hi").reply == TextReply("hi")
+        assert app.extensions["wechat"].paths == {"default": "/hooks/wechat/wx"}
+    finally:
+        app.extensions["wechat"].close()
