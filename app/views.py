@@ -51,6 +51,7 @@ def callback(account: str) -> Response:
 
 
 def _answer(service: WeChatService) -> Response:
+    """The callback for the account ``service`` serves."""
     settings = service.settings
     started = time.monotonic() - _queued_for(settings.deadline)
     now = int(time.time())

@@ -87,11 +87,18 @@ def test_replies_are_sealed_with_each_accounts_own_key_and_appid(two: Flask) -> 
         shop.read(200, to_default.body)
 
 
-def test_a_push_signed_for_one_account_is_refused_at_the_other(two: Flask) -> None:
+def test_a_push_signed_for_one_account_is_refused_at_the_others_path(two: Flask) -> None:
+    refused = {"account": "shop", "reason": "SignatureError"}
+    before = counted("wx_refused_total", **refused)
+    default = WeChatClient(two)
+    query, body = default.build(default.complete({"MsgType": "text", "Content": "wrong door"}))
+    response = two.test_client().post("/wx/shop", query_string=query, data=body)
+    assert response.status_code == 403
+    assert response.get_data(as_text=True).startswith("403 SignatureError: ")
+    assert counted("wx_refused_total", **refused) == before + 1
     shop = WeChatClient(two, account="shop")
     query, body = shop.build(shop.complete({"MsgType": "text", "Content": "wrong door"}))
-    response = two.test_client().post("/wx", query_string=query, data=body)
-    assert response.status_code == 403
+    assert two.test_client().post("/wx", query_string=query, data=body).status_code == 403
 
 
 def test_a_reply_kept_for_one_account_is_not_given_to_the_other(
