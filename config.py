@@ -142,8 +142,8 @@ class Settings:
     slow_strategy: SlowStrategy = SlowStrategy.RETRY
     #: WX_LEDGER_TTL: seconds the ledger remembers a push (WeChat retries for ~15 s).
     ledger_ttl: int = 300
-    #: WX_HANDLER_THREADS: handlers that may run at once per worker process, each on a native
-    #: thread started on demand; a burst of slow handlers (an LLM) needs one each.
+    #: WX_HANDLER_THREADS: handlers that may run at once per account and worker process, each
+    #: on a native thread started on demand; a burst of slow handlers (an LLM) needs one each.
     handler_threads: int = 512
     #: WX_API_BASE: WeChat's API, or a proxy or fake of it.
     api_base: str = "https://api.weixin.qq.com"
