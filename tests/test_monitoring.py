@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.testing import WeChatClient
+from app.testing import PushBuilder, WeChatClient
 from config import Settings
 from tests.conftest import AES_KEY, APPID, TOKEN
 from tests.servers import gunicorn, request
@@ -83,7 +83,8 @@ def test_workers_metrics_are_summed(tmp_path: Path) -> None:
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
     }
     (tmp_path / "metrics").mkdir()
-    wechat = WeChatClient(create_app(Settings(token=TOKEN, appid=APPID, aes_key=AES_KEY)))
+    # Builds pushes only: the app behind the builder is never served, nor its store written.
+    wechat = PushBuilder(Settings(token=TOKEN, appid=APPID, aes_key=AES_KEY))
     with gunicorn(env, workers=3, log=tmp_path / "gunicorn.log") as url:
         for n in range(30):
             query, body = wechat.build(wechat.complete({"MsgType": "text", "Content": f"m{n}"}))
