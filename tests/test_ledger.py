@@ -143,7 +143,7 @@ def test_a_claim_is_alive_while_renewed_and_taken_over_once_after(store: Store) 
     assert not ledger.take_over(key("push"))
     for _ in range(3):  # renewed more often than it lasts: never lapses
         time.sleep(0.15)
-        ledger.renew(key("push"))
+        ledger.renew(key("push"), claimed_at=time.time())
         assert not ledger.orphaned(key("push"))
     time.sleep(0.4)  # the holder died
     assert ledger.orphaned(key("push"))
@@ -205,3 +205,16 @@ def test_a_run_held_too_long_is_named_once_and_counted(
     keeper.release(PushKey("msg", "oHung", "9"))  # twice is harmless
     assert REGISTRY.get_sample_value("wx_handlers_running", NO_ACCOUNT) == running
     keeper.close()
+
+
+def test_renewing_puts_back_a_claim_the_store_lost(store: Store) -> None:
+    # Redis died (or came back empty) while the handler ran: the store now in use had never
+    # heard of the push, and a retry on another worker claimed it anew and ran it again.
+    ledger = Ledger(store, namespace="wx1", ttl=60, lease_ttl=0.3)
+    claimed_at = time.time() - 10
+    assert ledger.begin(key("push")).attempt == 1
+    store.delete(f"ledger:wx1:{key('push').stored}:attempt:1")
+    ledger.renew(key("push"), claimed_at=claimed_at)
+    assert ledger.begin(key("push")).attempt == 2
+    time.sleep(0.4)  # the lease lapses; the restored claim keeps its first time
+    assert ledger.orphaned(key("push"))
