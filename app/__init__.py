@@ -2,40 +2,27 @@
 
 Handler authors import what they need from here::
 
-    from app import Router, TextReply, ctx
+    from app import Router, TextReply
 
     router = Router()
 
     @router.text
     def echo(message):
-        ctx.session["last"] = message.content  # the user's session, saved on return
         return TextReply(message.content)
 """
 
 from __future__ import annotations
 
-import hashlib
-
 from flask import Flask
 
 from config import Settings, load_settings
 
-from . import demo, logs, monitoring
+from . import logs
 from .cli import wx
-from .clients import Clients
-from .context import Contexts
 from .context import ctx as ctx
-from .delivery import Delivery
-from .lease import LeaseKeeper
-from .ledger import Ledger
-from .loops import Loops
+from .extension import Accounts as Accounts
+from .extension import WeChatPush as WeChatPush
 from .router import Router as Router
-from .router import load_router
-from .runner import HandlerPool
-from .service import WeChatService, build_account
-from .sessions import Sessions
-from .store import open_shared_store
-from .views import bp
 from .wechat.messages import Event as Event
 from .wechat.messages import Message as Message
 from .wechat.replies import Article as Article
@@ -47,15 +34,16 @@ from .wechat.replies import TextReply as TextReply
 from .wechat.replies import TransferCustomerServiceReply as TransferCustomerServiceReply
 from .wechat.replies import VideoReply as VideoReply
 from .wechat.replies import VoiceReply as VoiceReply
-from .wechat.timing import LEASE_RENEWAL
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Build the service for one account.
+    """Build the service: every configured account on a Flask app of its own.
 
-    Nothing happens at import time; this opens the store and starts no thread until a push
-    arrives. Call ``app.extensions["wechat"].close()`` to finish pending work (gunicorn's
-    ``worker_exit`` hook does).
+    Each account answers at its path (WX_PATH for the default account), beside /healthz and,
+    unless WX_METRICS is off, /metrics. Nothing happens at import time; this opens the store and
+    starts no thread until a push arrives. Call ``app.extensions["wechat"].close()`` to finish
+    pending work (gunicorn's ``worker_exit`` hook does). To add the service to an application
+    you already have, use :class:`WeChatPush` instead.
 
     :param settings: tests pass their own; by default they are read from the environment and
         ``.env`` (see ``.env.example``).
@@ -64,42 +52,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """
     settings = settings if settings is not None else load_settings()
     logs.configure(settings.log_format)
-    router = load_router(settings.handlers) if settings.handlers else demo.router
-    store = open_shared_store(settings.store_url)
-    namespace = (
-        settings.appid or "token-" + hashlib.sha256(settings.token.encode()).hexdigest()[:12]
-    )
-    ledger = Ledger(store, namespace=namespace, ttl=settings.ledger_ttl)
     app = Flask(__name__, static_folder=None)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body
-    # What handlers reach (app.context): the API clients, the loops of async handlers, the
-    # users' sessions and customer-service windows; handlers run in this app's context.
-    pool = HandlerPool(settings.handler_threads)
-    loops = Loops()
-    clients = Clients(settings, store, loops)
-    delivery = Delivery(store, namespace=namespace, api=clients.api, later=pool.later)
-    sessions = Sessions(store, namespace=namespace, ttl=settings.session_ttl)
-    contexts = Contexts(
-        settings,
-        store=store,
-        sessions=sessions,
-        windows=delivery.windows,
-        clients=clients,
-        loops=loops,
-        app_context=app.app_context,
-    )
-    app.extensions["wechat"] = WeChatService(
-        settings,
-        build_account(settings),
-        router,
-        store=store,
-        ledger=ledger,
-        pool=pool,
-        delivery=delivery,
-        leases=LeaseKeeper(ledger, interval=LEASE_RENEWAL),
-        contexts=contexts,
-    )
-    app.register_blueprint(bp, url_prefix=settings.path)
-    monitoring.init_app(app, metrics=settings.metrics)
+    WeChatPush(app, settings=settings, healthz=True, metrics=settings.metrics)
     app.cli.add_command(wx)
     return app

@@ -45,7 +45,7 @@ class LeaseKeeper:
         self._hung_after = hung_after
         # Plain dict and set: their single operations are atomic, and release() may be called
         # from gevent's hub, where no lock may be waited on.
-        self._held: dict[PushKey, float] = {}
+        self._held: dict[PushKey, tuple[float, float]] = {}  # monotonic start, Unix claim
         self._reported: set[PushKey] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -57,7 +57,7 @@ class LeaseKeeper:
         The thread starts on first use, inside the worker process: a thread started before
         gunicorn forks would not exist in the workers.
         """
-        self._held[push_key] = time.monotonic()
+        self._held[push_key] = (time.monotonic(), time.time())
         metrics.HANDLERS_RUNNING.inc()
         if self._thread is None:
             with self._lock:
@@ -82,9 +82,9 @@ class LeaseKeeper:
     def _renew(self) -> None:
         while not self._stop.wait(self._interval):
             now = time.monotonic()
-            for push_key, started in list(self._held.items()):
+            for push_key, (started, claimed_at) in list(self._held.items()):
                 try:
-                    self._ledger.renew(push_key)
+                    self._ledger.renew(push_key, claimed_at=claimed_at)
                 except Exception as e:  # a store hiccup must not end renewing for the others
                     logger.warning("lease of a push not renewed: %s", e)
                 if now - started >= self._hung_after and push_key not in self._reported:

@@ -105,9 +105,18 @@ class Ledger:
                 return Claim(number, peeked)
         return Claim(MAX_ATTEMPTS + 1, peeked)
 
-    def renew(self, push: PushKey) -> None:
-        """Extend the lease of a push this process is running."""
+    def renew(self, push: PushKey, *, claimed_at: float) -> None:
+        """Extend the lease of a push this process is running, and make sure its claim exists.
+
+        The claim is added again (a no-op while it is there) so that a store which lost it
+        (Redis failed over to the host's fallback file, or came back empty; a SQLite file
+        replaced) learns within a renewal that the push is running here: a retry landing on
+        another worker then follows this run instead of starting a second one.
+
+        :param claimed_at: the Unix time of the first claim, kept for :meth:`orphaned`.
+        """
         self._store.set(self._key(push, "lease"), b"1", self._lease_ttl)
+        self._store.add(self._key(push, "attempt:1"), f"{claimed_at:.3f}".encode(), self._ttl)
 
     def orphaned(self, push: PushKey) -> bool:
         """Whether the process that claimed the push has shown no life for a lease's length:

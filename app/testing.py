@@ -9,7 +9,9 @@ For handler authors' tests::
         assert wechat.text("help").reply == TextReply("Send 'order 42' to see an order.")
 
 Pushes go through the real app: signed, encrypted in the account's mode, parsed, deduplicated
-and dispatched exactly as in production; replies are verified, decrypted and parsed back.
+and dispatched exactly as in production; replies are verified, decrypted and parsed back. An app
+that serves several accounts is played one account at a time:
+``WeChatClient(app, account="shop")``.
 ``flask wx simulate`` uses the same :class:`PushBuilder` over real HTTP.
 
 What handlers leave behind can be read too: :attr:`WeChatClient.sent` lists the
@@ -35,7 +37,8 @@ from flask import Flask
 
 from config import Settings
 
-from .service import WeChatService, build_account
+from .extension import Accounts
+from .service import build_account
 from .wechat import codec
 from .wechat.codec import BodyFormat, Fields
 from .wechat.envelope import Mode
@@ -187,30 +190,39 @@ class FakeAPI:
 
 
 class WeChatClient(PushBuilder):
-    """Plays WeChat against an app built by :func:`app.create_app`, via Flask's test client.
+    """Plays WeChat against an app built by :func:`app.create_app` (or with
+    :class:`app.WeChatPush`), via Flask's test client.
 
-    :param api: a :class:`FakeAPI` to send the app's API calls to instead of WeChat; the app
-        needs WX_APPID and WX_APPSECRET (any values) to call the API at all.
+    :param account: the name of the account to play; by default the default account, or the
+        only one the app serves.
+    :param api: a :class:`FakeAPI` to send the account's API calls to instead of WeChat; the
+        account needs WX_APPID and WX_APPSECRET (any values) to call the API at all.
+    :raises KeyError: the app serves no such account.
     """
 
-    def __init__(self, app: Flask, *, api: FakeAPI | None = None, **options: Any) -> None:
-        service: WeChatService = app.extensions["wechat"]
+    def __init__(
+        self, app: Flask, *, account: str | None = None, api: FakeAPI | None = None, **options: Any
+    ) -> None:
+        accounts: Accounts = app.extensions["wechat"]
+        service = accounts.service(account)
         super().__init__(service.settings, **options)
         self._app = app
+        #: Where the account answers, the app's URL prefix included.
+        self.path = accounts.paths[service.settings.name]
         self._service = service
         self._sent: list[dict[str, Any]] = []
         self._sent_lock = threading.Lock()
         clients = service.contexts.clients
         if api is not None:
             if clients.api is None:
-                raise ValueError("the app has no WX_APPSECRET, so it calls no API to fake")
+                raise ValueError("the account has no WX_APPSECRET, so it calls no API to fake")
             clients.send_to(api.transport)
         clients.watch(self._saw_request)
 
     @property
     def sent(self) -> list[dict[str, Any]]:
-        """The customer-service messages the app has sent since this client was made, oldest
-        first, as their JSON bodies: ``{"touser": …, "msgtype": "text", "text": {…}}``.
+        """The customer-service messages the account has sent since this client was made,
+        oldest first, as their JSON bodies: ``{"touser": …, "msgtype": "text", "text": {…}}``.
 
         Late replies are sent in the background: wait for them before you look.
         """
@@ -268,5 +280,5 @@ class WeChatClient(PushBuilder):
     def post(self, query: Mapping[str, str], body: bytes) -> PushResult:
         """POST a built push to the app and read the answer the way WeChat would."""
         client = self._app.test_client()
-        response = client.post(self.settings.path, query_string=dict(query), data=body)
+        response = client.post(self.path, query_string=dict(query), data=body)
         return self.read(response.status_code, response.get_data())

@@ -1,4 +1,8 @@
-"""The callback URL: WeChat's GET handshake and POSTed pushes, on one route.
+"""The callback URL: WeChat's GET handshake and POSTed pushes, on one route per account.
+
+The blueprint is registered once per account, at the account's path, with the account's name
+as the ``account`` URL default (:mod:`app.extension`), so one view serves them all and finds
+the account's service by that name.
 
 Every refusal is a :class:`~app.wechat.errors.WeChatError` raised somewhere in the pipeline and
 turned into its status and one log line by one error handler here, so no 4xx is decided in two
@@ -15,7 +19,9 @@ from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import metrics
+from config import Settings
+
+from . import metrics, scope
 from .ledger import SUCCESS, Answer
 from .service import WeChatService
 from .wechat.envelope import open_push, verify_handshake
@@ -27,15 +33,25 @@ logger = logging.getLogger(__name__)
 bp = Blueprint("wechat", __name__)
 
 
-def _service() -> WeChatService:
-    service: WeChatService = current_app.extensions["wechat"]
+def _service(account: str) -> WeChatService:
+    service: WeChatService = current_app.extensions["wechat"][account]
     return service
 
 
+def _account() -> str:
+    """The name of the account the current request was routed to."""
+    return str((request.view_args or {}).get("account", ""))
+
+
 @bp.route("", methods=["GET", "POST"])
-def callback() -> Response:
+def callback(account: str) -> Response:
     """Answer the console's handshake, or a push with "success" or a passive reply."""
-    service = _service()
+    with scope.serving(account):
+        return _answer(_service(account))
+
+
+def _answer(service: WeChatService) -> Response:
+    """The callback for the account ``service`` serves."""
     settings = service.settings
     started = time.monotonic() - _queued_for(settings.deadline)
     now = int(time.time())
@@ -55,7 +71,7 @@ def callback() -> Response:
     )
     message = parse_message(push.fields)
     answer = service.answer(push, message, deadline=started + settings.deadline)
-    _log_push(message, answer, started)
+    _log_push(settings, message, answer, started)
     if answer is None:
         return _lapse()
     return Response(answer.body, mimetype=answer.mimetype)
@@ -64,10 +80,13 @@ def callback() -> Response:
 def _read_body(limit: int) -> bytes:
     """The request body, refused with 413 when it is over ``limit`` however it is framed.
 
-    With ``Content-Length`` Werkzeug refuses an oversize body before reading it. A chunked body
-    has no length to check, and Werkzeug's limited stream just stops at the limit, so one byte
-    more is asked of the server's own stream: if it has one, the body was cut, not complete.
+    The limit is this request's own, not the app's MAX_CONTENT_LENGTH, which belongs to an
+    application that embeds the service. With ``Content-Length`` Werkzeug refuses an oversize
+    body before reading it. A chunked body has no length to check, and Werkzeug's limited stream
+    just stops at the limit, so one byte more is asked of the server's own stream: if it has
+    one, the body was cut, not complete.
     """
+    request.max_content_length = limit
     try:
         body = request.stream.read(limit)
         over = len(body) == limit and bool(request.environ["wsgi.input"].read(1))
@@ -82,7 +101,7 @@ def _read_body(limit: int) -> bytes:
     return body
 
 
-def _log_push(message: Message, answer: Answer | None, started: float) -> None:
+def _log_push(settings: Settings, message: Message, answer: Answer | None, started: float) -> None:
     """One line per push: who, what, how it ended and how long it took; content only on request."""
     if answer is None:
         outcome = "lapsed"
@@ -96,13 +115,14 @@ def _log_push(message: Message, answer: Answer | None, started: float) -> None:
         msg_type = f"event:{message.event}"
     msg_id = getattr(message, "msg_id", None) or ""
     fields: dict[str, object] = {
-        "account": message.to_user_name,
+        "account": settings.name,
+        "to": message.to_user_name,
         "type": msg_type,
         "msg_id": msg_id,
         "outcome": outcome,
         "latency_ms": latency_ms,
     }
-    if _service().settings.log_content:
+    if settings.log_content:
         fields["user"] = message.from_user_name
         fields["content"] = getattr(message, "content", "")
     metrics.PUSHES.labels(_metric_type(message), outcome).inc()
@@ -173,21 +193,23 @@ def internal_error(error: Exception) -> ResponseReturnValue:
     """
     if isinstance(error, HTTPException):
         return error
-    logger.exception("internal error on %s %s; answered success", request.method, request.path)
+    with scope.serving(_account()):
+        logger.exception("internal error on %s %s; answered success", request.method, request.path)
     return Response(SUCCESS.body, mimetype=SUCCESS.mimetype)
 
 
 @bp.errorhandler(WeChatError)
 def refuse(error: WeChatError) -> tuple[str, int]:
     """Answer a refused request with its status and say why in one log line."""
-    metrics.REFUSED.labels(type(error).__name__).inc()
-    logger.warning(
-        "refused %s %s from %s: %s %s (%s)",
-        request.method,
-        request.path,
-        request.remote_addr,
-        error.status,
-        error.message,
-        type(error).__name__,
-    )
+    with scope.serving(_account()):
+        metrics.REFUSED.labels(type(error).__name__).inc()
+        logger.warning(
+            "refused %s %s from %s: %s %s (%s)",
+            request.method,
+            request.path,
+            request.remote_addr,
+            error.status,
+            error.message,
+            type(error).__name__,
+        )
     return f"{error.status} {type(error).__name__}: {error.message}\n", error.status

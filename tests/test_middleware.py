@@ -38,7 +38,7 @@ def test_the_handler_is_named_when_its_exception_passes_through_middleware(
     make_app: MakeApp, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = make_app("tests.ctx_handlers:layered")
-    app.extensions["wechat"].router.add_handler(_fails, keyword="fail")
+    app.extensions["wechat"].service().router.add_handler(_fails, keyword="fail")
     assert WeChatClient(app).text("fail").success
     assert "handler tests.test_middleware._fails failed on text" in caplog.text
 
@@ -75,7 +75,7 @@ def test_middleware_runs_for_pushes_no_handler_takes(make_app: MakeApp) -> None:
     app = make_app("tests.ctx_handlers:layered")
     bare = Router()  # no handler at all
     bare.add_middleware(lambda message, call_next: call_next() or "nobody handles this")
-    app.extensions["wechat"].router = bare
+    app.extensions["wechat"].service().router = bare
     assert WeChatClient(app).text("anything").reply == TextReply("nobody handles this")
 
 

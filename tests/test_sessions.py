@@ -15,6 +15,7 @@ from app import TextReply
 from app.testing import WeChatClient
 from app.wechat.identity import PushKey
 from app.wechat.timing import LEASE_TTL
+from config import AccountSettings
 from tests.conftest import APPID
 from tests.handlerkit import MakeApp, eventually, make_app
 
@@ -56,6 +57,26 @@ def test_a_session_keeps_a_users_state_between_messages(make_app: MakeApp) -> No
     assert bob.text("count").reply == TextReply("count 1")
     assert alice.session() == {"count": 3}
     assert bob.session() == {"count": 1}
+
+
+def test_each_account_keeps_its_own_session_of_a_user(make_app: MakeApp) -> None:
+    shop = AccountSettings(
+        name="shop",
+        token="shopToken2026",
+        appid="wx00000000000000a1",
+        handlers="tests.ctx_handlers",
+    )
+    app = make_app(accounts=(shop,))
+    default, other = (
+        WeChatClient(app, user="oBoth"),
+        WeChatClient(app, account="shop", user="oBoth"),
+    )
+    assert [default.text("count").reply, default.text("count").reply] == [
+        TextReply("count 1"),
+        TextReply("count 2"),
+    ]
+    assert other.text("count").reply == TextReply("count 1")
+    assert (default.session(), other.session()) == ({"count": 2}, {"count": 1})
 
 
 def test_a_session_is_stored_under_a_hash_of_the_openid(make_app: MakeApp) -> None:

@@ -423,7 +423,7 @@ def test_an_internal_fault_is_logged_and_answered_success(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a bug of ours")
 
-    monkeypatch.setattr(app.extensions["wechat"], "answer", broken)
+    monkeypatch.setattr(app.extensions["wechat"].service(), "answer", broken)
     with caplog.at_level(logging.ERROR, logger="app.views"):
         result = wechat.text("hi")
     assert (result.status, result.body) == (200, b"success")

@@ -20,7 +20,8 @@ __all__ = ["fake_api", "make_app"]
 
 
 def kept(reason: str) -> float:
-    return REGISTRY.get_sample_value("wx_kept_replies_total", {"reason": reason}) or 0.0
+    labels = {"account": "default", "reason": reason}
+    return REGISTRY.get_sample_value("wx_kept_replies_total", labels) or 0.0
 
 
 @pytest.fixture
