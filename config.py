@@ -112,6 +112,45 @@ class Settings:
     metrics: bool = True
 
 
+#: The values .env.example ships with, which ``make run`` serves until there is a ``.env``.
+#: They are public: whoever has read the repository can sign pushes with the Token and read or
+#: forge encrypted ones with the key, so they must never stay in front of a real account.
+DEMO_VALUES = {
+    "WX_TOKEN": "ejab5tYH8IL99ghT",
+    "WX_AES_KEY": "p6p4t0bbMbATykfwQSQMj4jA2qFCQiNv0oj731pzBx0",
+    "WX_APPID": "wxf766086f114e3ee9",
+}
+
+
+def demo_warning(settings: Settings) -> str | None:
+    """The warning to show while any public demo value of ``.env.example`` is in effect.
+
+    It compares the values themselves, wherever they came from (the environment, ``.env``, a
+    copy of the example), because a copied ``.env`` with one value left unchanged is the
+    mistake to catch. It names settings, never their values.
+
+    :return: the warning, naming the settings that still hold a demo value, or None.
+    """
+    current = {
+        "WX_TOKEN": settings.token,
+        "WX_AES_KEY": settings.aes_key,
+        "WX_APPID": settings.appid,
+        "WX_APPSECRET": settings.appsecret,
+    }
+    names = [name for name, value in DEMO_VALUES.items() if current[name] == value]
+    if not names:
+        return None
+    if len(names) == 1:
+        held = f"{names[0]} still holds the value"
+    else:
+        held = f"{', '.join(names[:-1])} and {names[-1]} still hold the values"
+    return (
+        f"PUBLIC DEMO VALUES: {held} published in .env.example. Anyone who has read it can"
+        " forge pushes to this service and read its replies: put your account's own values"
+        " in .env (`python -m app keygen` makes a Token and EncodingAESKey)."
+    )
+
+
 def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
     """Read settings from ``environ`` (default ``os.environ``) over the ``.env`` file.
 

@@ -29,8 +29,7 @@ from .router import Router as Router
 from .router import load_router
 from .runner import HandlerPool
 from .service import WeChatService, build_account
-from .store import MemoryStore, open_store
-from .store.failover import FailoverStore
+from .store import open_shared_store
 from .views import bp
 from .wechat.messages import Event as Event
 from .wechat.messages import Message as Message
@@ -60,7 +59,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings if settings is not None else load_settings()
     logs.configure(settings.log_format)
     router = load_router(settings.handlers) if settings.handlers else demo.router
-    store = FailoverStore(open_store(settings.store_url), MemoryStore())
+    store = open_shared_store(settings.store_url)
     namespace = (
         settings.appid or "token-" + hashlib.sha256(settings.token.encode()).hexdigest()[:12]
     )

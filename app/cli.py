@@ -2,8 +2,10 @@
 
 ``keygen`` makes console values, ``check`` says what to paste and probes a running server,
 ``simulate`` plays WeChat against any URL, ``info`` prints the console values at start-up.
-Commands read the settings themselves (environment over ``.env``), so ``keygen`` works before
-anything is configured and a bad setting is one clear line, not a traceback.
+Commands read the settings themselves (environment over ``.env`` in the working directory), so
+``keygen`` works before anything is configured and a bad setting is one clear line, not a
+traceback; ``info`` and ``check`` import the handlers too, so that ``make run`` stops on a bad
+``WX_HANDLERS`` with that one line before gunicorn starts.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from typing import Any
 
 import click
 
-from config import AccountType, ConfigError, Settings, load_settings
+from config import AccountType, ConfigError, Settings, demo_warning, load_settings
 
 from .probe import probe
+from .router import HandlerLoadError, load_router
 from .simulator import SAMPLES, WECHAT_RETRY_INTERVAL, deliver, push_fields
 from .testing import PushBuilder
 from .wechat import codec
@@ -33,6 +36,8 @@ _ALPHABET = string.ascii_letters + string.digits
 #: What ``make run`` serves until there is a ``.env``; the commands read the same file so that
 #: ``simulate`` and ``check`` work against ``make run`` on the first try.
 _DEMO_DOTENV = Path(".env.example")
+#: Where ``make run`` listens unless PORT says otherwise (the Makefile reads the same variable).
+_DEFAULT_PORT = 8000
 
 
 def _settings() -> Settings:
@@ -44,10 +49,33 @@ def _settings() -> Settings:
         return load_settings(environ)
     except ConfigError as e:
         click.echo(f"error: {e.message}", err=True)
+        dotenv = Path(environ.get("WX_DOTENV", ".env"))
+        if "WX_TOKEN" not in environ and not dotenv.exists():
+            click.echo(
+                f"(there is no {dotenv.absolute()}: run the command in the directory that"
+                " holds your .env, or name the file in WX_DOTENV)",
+                err=True,
+            )
         sys.exit(2)
 
 
-def _local_url(settings: Settings, port: int = 8000) -> str:
+def _load_handlers(settings: Settings) -> None:
+    """Import WX_HANDLERS as the server will, so a mistake stops here in one line."""
+    if not settings.handlers:
+        return
+    try:
+        load_router(settings.handlers)
+    except HandlerLoadError as e:
+        click.echo(f"error: WX_HANDLERS={settings.handlers}: {e.message}", err=True)
+        sys.exit(2)
+
+
+def _local_url(settings: Settings) -> str:
+    """The URL ``make run`` serves in this shell: loopback, PORT (default 8000), WX_PATH."""
+    port = os.environ.get("PORT", str(_DEFAULT_PORT))
+    if not (port.isascii() and port.isdigit()):
+        click.echo(f"error: PORT={port[:20]!r} is not a port number; use e.g. 8000.", err=True)
+        sys.exit(2)
     return f"http://127.0.0.1:{port}{settings.path}"
 
 
@@ -82,23 +110,30 @@ def _console_values(settings: Settings) -> None:
 
 @wx.command("info")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Where the server listens.")
-@click.option("--port", default=8000, show_default=True, help="Port the server listens on.")
+@click.option(
+    "--port", default=_DEFAULT_PORT, envvar="PORT", show_default=True, help="Default: $PORT."
+)
 def info(host: str, port: int) -> None:
     """Print what to paste into the console's server configuration (服务器配置)."""
     settings = _settings()
+    _load_handlers(settings)
     where = f"http://{host}:{port}{settings.path}"
     click.echo(f"Serving the {settings.account_type.value} account on {where}")
     _console_values(settings)
 
 
 @wx.command("check")
-@click.option("--url", help="A running server to probe; default http://127.0.0.1:8000 + WX_PATH.")
+@click.option("--url", help="A running server to probe; default http://127.0.0.1:$PORT + WX_PATH.")
 @click.option("--clock-offset", default=0.0, hidden=True, help="Seconds added when signing.")
 def check(url: str | None, clock_offset: float) -> None:
     """Validate the settings, print the console values, probe a server with a handshake."""
     settings = _settings()
+    _load_handlers(settings)
     target = url or _local_url(settings)
     click.echo(f"Settings are valid ({settings.account_type.value} account).")
+    warning = demo_warning(settings)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     _console_values(settings)
     click.echo(f"\nProbing {target} with the console's handshake…")
     failed = False
@@ -114,7 +149,7 @@ def check(url: str | None, clock_offset: float) -> None:
 
 
 @wx.command("simulate")
-@click.option("--url", help="Callback URL; default http://127.0.0.1:8000 + WX_PATH.")
+@click.option("--url", help="Callback URL; default http://127.0.0.1:$PORT + WX_PATH.")
 @click.option(
     "--type",
     "kind",
@@ -179,7 +214,11 @@ def simulate(
             builder, target, fields, retries=retries, interval=interval, repeat=repeat
         )
     except OSError as e:
-        click.echo(f"cannot connect to {target} ({e}); start the server with `make run`", err=True)
+        click.echo(
+            f"cannot connect to {target} ({e}); start the server with `make run`,"
+            " or give --url (or PORT) where it listens",
+            err=True,
+        )
         sys.exit(1)
     answered = False
     for attempt in attempts:

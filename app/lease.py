@@ -18,6 +18,7 @@ import logging
 import threading
 
 from .ledger import Ledger
+from .wechat.identity import PushKey
 
 logger = logging.getLogger(__name__)
 
@@ -31,12 +32,12 @@ class LeaseKeeper:
     def __init__(self, ledger: Ledger, *, interval: float) -> None:
         self._ledger = ledger
         self._interval = interval
-        self._held: set[str] = set()
+        self._held: set[PushKey] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
-    def hold(self, push_key: str) -> None:
+    def hold(self, push_key: PushKey) -> None:
         """Keep renewing the lease of ``push_key`` until :meth:`release`.
 
         The thread starts on first use, inside the worker process: a thread started before
@@ -48,7 +49,7 @@ class LeaseKeeper:
                 self._thread = threading.Thread(target=self._renew, name="wx-lease", daemon=True)
                 self._thread.start()
 
-    def release(self, push_key: str) -> None:
+    def release(self, push_key: PushKey) -> None:
         """Stop renewing; the lease runs out on its own, after the result is recorded."""
         with self._lock:
             self._held.discard(push_key)

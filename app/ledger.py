@@ -1,7 +1,8 @@
 """The push ledger: what every worker process knows about a push, so it is handled once.
 
 WeChat sends an unanswered push three times, about five seconds apart, and each attempt may
-land on another worker process or host. The ledger, kept in the shared store, records per push:
+land on another worker process or host. The ledger, kept in the shared store, records per push
+(under :attr:`~app.wechat.identity.PushKey.stored`, which holds no OpenID):
 
 * ``attempt:<n>`` — claimed by the n-th attempt with an atomic add, so attempts count
   themselves without a counter; attempt 1 is the one that runs the handler, and its value is
@@ -11,9 +12,10 @@ land on another worker process or host. The ledger, kept in the shared store, re
   until its first renewal the claim's own time stands for it, so a claim costs no extra write.
   A push whose claim is older than a lease and whose lease is gone, with no result, lost its
   process; a retry takes it over with an atomic add.
-* ``owed`` — the obligation to deliver that result, created with attempt 1 and *taken*
-  atomically by whoever delivers it: an attempt answering passively, or late delivery through
-  the customer-service API. Taking is what makes delivery happen exactly once;
+* ``delivered`` — added once, atomically, by whoever delivers the result: an attempt answering
+  passively, or late delivery through the customer-service API. Adding is what makes delivery
+  happen once; and because it is an add, not the taking of something written earlier, a store
+  that fails over between the claim and the answer can at worst deliver twice, never lose;
 * ``gave-up`` — set by the attempt that answered "success" without the result, so the process
   running the handler knows to deliver it late;
 * ``answer`` — the bytes an attempt answered with, so a retry of an answered push gets the very
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .store import Store
+from .wechat.identity import PushKey
 
 #: WeChat makes three attempts; a few more leave room for a duplicate from a proxy.
 MAX_ATTEMPTS = 10
@@ -69,73 +72,68 @@ class Ledger:
         self._ttl = ttl
         self._lease_ttl = lease_ttl
 
-    def _key(self, push_key: str, part: str) -> str:
-        return f"{self._prefix}{push_key}:{part}"
+    def _key(self, push: PushKey, part: str) -> str:
+        return f"{self._prefix}{push.stored}:{part}"
 
-    def begin(self, push_key: str) -> int:
-        """Count this attempt and return its number; 1 means "run the handler".
-
-        The first attempt also creates the delivery obligation, before anyone can look for it.
-        """
+    def begin(self, push: PushKey) -> int:
+        """Count this attempt and return its number; 1 means "run the handler"."""
         claimed_at = f"{time.time():.3f}".encode()
         for number in range(1, MAX_ATTEMPTS + 1):
-            if self._store.add(self._key(push_key, f"attempt:{number}"), claimed_at, self._ttl):
-                if number == 1:
-                    self._store.set(self._key(push_key, "owed"), b"1", self._ttl)
+            if self._store.add(self._key(push, f"attempt:{number}"), claimed_at, self._ttl):
                 return number
         return MAX_ATTEMPTS + 1
 
-    def renew(self, push_key: str) -> None:
+    def renew(self, push: PushKey) -> None:
         """Extend the lease of a push this process is running."""
-        self._store.set(self._key(push_key, "lease"), b"1", self._lease_ttl)
+        self._store.set(self._key(push, "lease"), b"1", self._lease_ttl)
 
-    def orphaned(self, push_key: str) -> bool:
+    def orphaned(self, push: PushKey) -> bool:
         """Whether the process that claimed the push has shown no life for a lease's length:
         no lease, and a claim older than one.
 
         Compares wall-clock times written by different hosts: their clocks must agree to well
         within a lease, which NTP gives (WeChat's timestamp check needs it anyway).
         """
-        if self._store.get(self._key(push_key, "lease")) is not None:
+        if self._store.get(self._key(push, "lease")) is not None:
             return False
-        claimed_at = self._store.get(self._key(push_key, "attempt:1"))
+        claimed_at = self._store.get(self._key(push, "attempt:1"))
         return claimed_at is not None and time.time() - float(claimed_at) > self._lease_ttl
 
-    def take_over(self, push_key: str) -> bool:
+    def take_over(self, push: PushKey) -> bool:
         """Take an :meth:`orphaned` push's lease; True for exactly one caller, False if alive."""
-        return self.orphaned(push_key) and self._store.add(
-            self._key(push_key, "lease"), b"1", self._lease_ttl
+        return self.orphaned(push) and self._store.add(
+            self._key(push, "lease"), b"1", self._lease_ttl
         )
 
-    def finish(self, push_key: str, result: Result) -> None:
+    def finish(self, push: PushKey, result: Result) -> None:
         """Record what the handler produced, for every attempt that waits on it."""
-        self._store.set(self._key(push_key, "result"), json.dumps(result.reply).encode(), self._ttl)
+        self._store.set(self._key(push, "result"), json.dumps(result.reply).encode(), self._ttl)
 
-    def result(self, push_key: str) -> Result | None:
+    def result(self, push: PushKey) -> Result | None:
         """Return the handler's result, or None while it is still running."""
-        raw = self._store.get(self._key(push_key, "result"))
+        raw = self._store.get(self._key(push, "result"))
         return None if raw is None else Result(json.loads(raw))
 
-    def take_delivery(self, push_key: str) -> bool:
+    def take_delivery(self, push: PushKey) -> bool:
         """Take the obligation to deliver the result; True for exactly one caller."""
-        return self._store.take(self._key(push_key, "owed")) is not None
+        return self._store.add(self._key(push, "delivered"), b"1", self._ttl)
 
-    def give_up(self, push_key: str) -> None:
+    def give_up(self, push: PushKey) -> None:
         """Note that the push was answered "success" before its result was ready."""
-        self._store.set(self._key(push_key, "gave-up"), b"1", self._ttl)
+        self._store.set(self._key(push, "gave-up"), b"1", self._ttl)
 
-    def gave_up(self, push_key: str) -> bool:
+    def gave_up(self, push: PushKey) -> bool:
         """Whether an attempt answered "success" without waiting for the result."""
-        return self._store.get(self._key(push_key, "gave-up")) is not None
+        return self._store.get(self._key(push, "gave-up")) is not None
 
-    def record_answer(self, push_key: str, answer: Answer) -> None:
+    def record_answer(self, push: PushKey, answer: Answer) -> None:
         """Keep the bytes an attempt answered with, for retries of the same push."""
         value = answer.mimetype.encode() + b"\n" + answer.body
-        self._store.set(self._key(push_key, "answer"), value, self._ttl)
+        self._store.set(self._key(push, "answer"), value, self._ttl)
 
-    def answer(self, push_key: str) -> Answer | None:
+    def answer(self, push: PushKey) -> Answer | None:
         """Return the answer an earlier attempt gave, if one did."""
-        raw = self._store.get(self._key(push_key, "answer"))
+        raw = self._store.get(self._key(push, "answer"))
         if raw is None:
             return None
         mimetype, _, body = raw.partition(b"\n")

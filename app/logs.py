@@ -9,32 +9,17 @@ concern one user (slow handlers, late delivery) name them by :func:`pseudonym`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import sys
 import time
 from typing import Any
 
+from .wechat.identity import pseudonym as pseudonym
+
 #: The package's root logger; every module logs below it.
 ROOT = "app"
 _FIELDS = ("account", "type", "msg_id", "outcome", "latency_ms", "attempt", "user", "content")
-
-
-def pseudonym(openid: str) -> str:
-    """A short stable stand-in for an OpenID, so lines about one user can be followed.
-
-    An OpenID identifies a person to anyone holding the account; the stand-in does not, yet it
-    is the same on every line, worker and host.
-    """
-    return "user#" + hashlib.blake2b(openid.encode(), digest_size=5).hexdigest()
-
-
-def safe_key(push_key: str) -> str:
-    """A ledger key (``<kind>:<FromUserName>:...``) with its OpenID replaced by its pseudonym."""
-    kind, _, rest = push_key.partition(":")
-    openid, _, detail = rest.partition(":")
-    return f"{kind}:{pseudonym(openid)}:{detail}"
 
 
 class JSONFormatter(logging.Formatter):

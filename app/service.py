@@ -35,13 +35,13 @@ from . import metrics
 from .delivery import Delivery
 from .lease import LeaseKeeper
 from .ledger import SUCCESS, Answer, Ledger, Result
-from .logs import safe_key
 from .router import Router
 from .runner import HandlerPool
 from .store import Store
 from .wechat.codec import BodyFormat
 from .wechat.crypto import MessageCrypto
 from .wechat.envelope import Account, Push, seal
+from .wechat.identity import PushKey
 from .wechat.messages import Event, Message
 from .wechat.replies import Reply, TransferCustomerServiceReply, make_reply
 
@@ -103,7 +103,7 @@ class WeChatService:
 
         :return: the answer, or None when this attempt should lapse so that WeChat retries.
         """
-        key = message.dedup_key
+        key = message.push_key
         attempt = self.ledger.begin(key)
         if attempt == 1:
             self._run(push, message, key, deadline)
@@ -111,7 +111,7 @@ class WeChatService:
             metrics.DEDUP_HITS.inc()
             earlier = self.ledger.answer(key)
             if earlier is not None:
-                logger.info("retry %d of %s answered from the ledger", attempt, safe_key(key))
+                logger.info("retry %d of %s answered from the ledger", attempt, key)
                 return earlier
             self._follow(push, message, key, attempt, deadline)
         result = self.ledger.result(key)
@@ -119,7 +119,7 @@ class WeChatService:
             return self._answer_with(push, key, result, deadline)
         return self._at_deadline(push, message, key, attempt, deadline)
 
-    def _run(self, push: Push, message: Message, key: str, deadline: float) -> None:
+    def _run(self, push: Push, message: Message, key: PushKey, deadline: float) -> None:
         """Start the handler under this process's lease and wait for it until the deadline."""
         self.leases.hold(key)
         future = self.pool.submit(lambda: self._produce(push, message, key, deadline))
@@ -129,7 +129,7 @@ class WeChatService:
             pass
 
     def _follow(
-        self, push: Push, message: Message, key: str, attempt: int, deadline: float
+        self, push: Push, message: Message, key: PushKey, attempt: int, deadline: float
     ) -> None:
         """Wait for the run an earlier attempt started; take the push over if its process died."""
         for _ in self._polls(deadline):
@@ -140,14 +140,14 @@ class WeChatService:
                     metrics.TAKEOVERS.inc()
                     logger.warning(
                         "the process running %s stopped; attempt %d runs the handler again",
-                        safe_key(key),
+                        key,
                         attempt,
                     )
                     self._run(push, message, key, deadline)
                 return
 
     def _at_deadline(
-        self, push: Push, message: Message, key: str, attempt: int, deadline: float
+        self, push: Push, message: Message, key: PushKey, attempt: int, deadline: float
     ) -> Answer | None:
         metrics.DEADLINE_MISSES.inc()
         strategy = self.settings.slow_strategy
@@ -156,23 +156,21 @@ class WeChatService:
         if strategy is SlowStrategy.RETRY and attempt < ATTEMPTS:
             logger.info(
                 "handler for %s still running; attempt %d lapses for a retry",
-                safe_key(key),
+                key,
                 attempt,
             )
             return None
         if strategy is SlowStrategy.OFF:
-            logger.warning("handler for %s missed the deadline; answered success", safe_key(key))
+            logger.warning("handler for %s missed the deadline; answered success", key)
             return SUCCESS
         self.ledger.give_up(key)
         result = self.ledger.result(key)
         if result is not None:
             return self._answer_with(push, key, result, deadline)
-        logger.warning(
-            "handler for %s missed the deadline; its reply will be sent late", safe_key(key)
-        )
+        logger.warning("handler for %s missed the deadline; its reply will be sent late", key)
         return SUCCESS
 
-    def _answer_with(self, push: Push, key: str, result: Result, deadline: float) -> Answer:
+    def _answer_with(self, push: Push, key: PushKey, result: Result, deadline: float) -> Answer:
         if result.reply is None:
             return SUCCESS
         if self.ledger.take_delivery(key):
@@ -206,7 +204,7 @@ class WeChatService:
 
     # -- on the handler's pool thread ---------------------------------------------------
 
-    def _produce(self, push: Push, message: Message, key: str, deadline: float) -> None:
+    def _produce(self, push: Push, message: Message, key: PushKey, deadline: float) -> None:
         try:
             reply = self.run_handler(message)
             fields = self._passive_fields(push, message, reply)
@@ -219,7 +217,7 @@ class WeChatService:
         if time.monotonic() - first_seen >= self.settings.ledger_ttl:
             # The ledger has forgotten the push and its delivery obligation. No attempt can have
             # answered with this result (WeChat's retries end within seconds): send it late.
-            logger.warning("handler for %s outlived WX_LEDGER_TTL; reply sent late", safe_key(key))
+            logger.warning("handler for %s outlived WX_LEDGER_TTL; reply sent late", key)
             self.delivery.send(
                 message.from_user_name, fields, miniprogram=self._from_miniprogram(push)
             )
@@ -230,7 +228,9 @@ class WeChatService:
             wait = max(0.0, first_seen + RETRY_WINDOW - time.monotonic())
             self.pool.later(wait, lambda: self._deliver_late(push, message, key, fields))
 
-    def _deliver_late(self, push: Push, message: Message, key: str, fields: dict[str, Any]) -> None:
+    def _deliver_late(
+        self, push: Push, message: Message, key: PushKey, fields: dict[str, Any]
+    ) -> None:
         if self.ledger.take_delivery(key):
             self.ledger.record_answer(key, SUCCESS)
             self.delivery.send(

@@ -19,7 +19,7 @@ from . import metrics
 from .ledger import SUCCESS, Answer
 from .service import WeChatService
 from .wechat.envelope import open_push, verify_handshake
-from .wechat.errors import BodyTooLarge, WeChatError
+from .wechat.errors import BodyTooLarge, UnreadableBody, WeChatError
 from .wechat.messages import Event, Message, parse_message
 
 logger = logging.getLogger(__name__)
@@ -44,10 +44,7 @@ def callback() -> Response:
             request.args, settings.token, now=now, tolerance=settings.timestamp_tolerance
         )
         return Response(echostr, mimetype="text/plain")
-    try:
-        body = request.get_data(cache=False)
-    except RequestEntityTooLarge:
-        raise BodyTooLarge(f"body is larger than WX_MAX_BODY={settings.max_body} bytes") from None
+    body = _read_body(settings.max_body)
     push = open_push(
         request.args,
         body,
@@ -62,6 +59,27 @@ def callback() -> Response:
     if answer is None:
         return _lapse()
     return Response(answer.body, mimetype=answer.mimetype)
+
+
+def _read_body(limit: int) -> bytes:
+    """The request body, refused with 413 when it is over ``limit`` however it is framed.
+
+    With ``Content-Length`` Werkzeug refuses an oversize body before reading it. A chunked body
+    has no length to check, and Werkzeug's limited stream just stops at the limit, so one byte
+    more is asked of the server's own stream: if it has one, the body was cut, not complete.
+    """
+    try:
+        body = request.stream.read(limit)
+        over = len(body) == limit and bool(request.environ["wsgi.input"].read(1))
+    except RequestEntityTooLarge:
+        over = True
+    except Exception as e:
+        # The server parses chunked framing while we read and raises its own errors (gunicorn's
+        # InvalidChunkSize is not an OSError); all of them mean the client's framing is broken.
+        raise UnreadableBody(f"body could not be read: {type(e).__name__}") from None
+    if over:
+        raise BodyTooLarge(f"body is larger than WX_MAX_BODY={limit} bytes")
+    return body
 
 
 def _log_push(message: Message, answer: Answer | None, started: float) -> None:

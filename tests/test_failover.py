@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 
-from app.store import MemoryStore, RedisStore, StoreError
+from app.ledger import Ledger, Result
+from app.store import MemoryStore, RedisStore, StoreError, open_shared_store
 from app.store.failover import FailoverStore
+from app.wechat.identity import PushKey
 
 
 class FlakyStore(MemoryStore):
@@ -65,8 +68,54 @@ def test_primary_is_used_again_after_the_pause() -> None:
     primary.down = False
     time.sleep(0.15)
     assert not store.degraded
-    assert store.add("k", b"shared", 10) is True
-    assert primary.get("k") == b"shared"
+    assert store.add("new", b"shared", 10) is True
+    assert primary.get("new") == b"shared"
+
+
+def test_what_was_claimed_during_the_outage_stays_claimed_after_it() -> None:
+    # A push claimed in the fallback while the primary was down, retried once it is back, was
+    # claimed a second time in the primary: its handler ran twice.
+    primary = FlakyStore()
+    store = FailoverStore(primary, MemoryStore(), retry_after=0.1)
+    primary.down = True
+    assert store.add("claim", b"1", 10) is True
+    store.set("result", b"done", 10)
+    primary.down = False
+    time.sleep(0.15)
+    assert store.add("claim", b"1", 10) is False
+    assert store.get("result") == b"done"
+
+
+@pytest.mark.parametrize("down_at", ["after-claim", "before-claim"])
+def test_a_delivery_is_never_lost_when_the_store_changes_mid_push(down_at: str) -> None:
+    # The obligation to deliver was written at the claim and taken at the answer: when the
+    # store failed over in between, the answer looked in the other store, found nothing and
+    # the reply was silently dropped.
+    primary = FlakyStore()
+    ledger = Ledger(FailoverStore(primary, MemoryStore(), retry_after=0.1), namespace="n", ttl=60)
+    push = PushKey("msg", "oUser", "1")
+    primary.down = down_at == "before-claim"
+    assert ledger.begin(push) == 1
+    primary.down = not primary.down
+    if not primary.down:
+        time.sleep(0.15)
+    ledger.finish(push, Result({"MsgType": "text"}))
+    assert ledger.take_delivery(push) is True
+    assert ledger.take_delivery(push) is False
+
+
+def test_workers_of_one_host_share_the_fallback(caplog: pytest.LogCaptureFixture) -> None:
+    # The fallback was per-process memory: with Redis away, a retry on another worker of the
+    # same host claimed the push again and ran its handler twice.
+    url = "redis://127.0.0.1:1/0?socket_timeout=0.2&socket_connect_timeout=0.2"
+    worker_a, worker_b = open_shared_store(url), open_shared_store(url)
+    key = f"claim-{uuid.uuid4()}"
+    with caplog.at_level(logging.ERROR, logger="app.store.failover"):
+        assert worker_a.add(key, b"1", 30) is True
+        assert worker_b.add(key, b"1", 30) is False
+    assert any("host's fallback file" in r.getMessage() for r in caplog.records)
+    worker_a.close()
+    worker_b.close()
 
 
 def test_lock_falls_back_when_acquiring_fails() -> None:

@@ -13,8 +13,13 @@ import pytest
 from app.lease import LeaseKeeper
 from app.ledger import SUCCESS, Answer, Ledger, Result
 from app.store import MemoryStore, SQLiteStore, Store
+from app.wechat.identity import PushKey
 
 T = TypeVar("T")
+
+
+def key(name: str) -> PushKey:
+    return PushKey("msg", "oUser", name)
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -37,97 +42,126 @@ def _race(call: Callable[[], T], callers: int = 8) -> list[T]:
 
 def test_attempts_number_themselves(store: Store) -> None:
     ledger = Ledger(store, namespace="wx1", ttl=60)
-    assert [ledger.begin("push") for _ in range(3)] == [1, 2, 3]
-    assert ledger.begin("other") == 1
+    assert [ledger.begin(key("push")) for _ in range(3)] == [1, 2, 3]
+    assert ledger.begin(key("other")) == 1
+
+
+class RecordingStore(MemoryStore):
+    """A memory store that remembers every key written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+
+    def set(self, key: str, value: bytes, ttl: float) -> None:
+        self.names.append(key)
+        super().set(key, value, ttl)
+
+    def add(self, key: str, value: bytes, ttl: float) -> bool:
+        self.names.append(key)
+        return super().add(key, value, ttl)
+
+
+def test_store_keys_hold_no_openid() -> None:
+    store = RecordingStore()
+    ledger = Ledger(store, namespace="wx1", ttl=60)
+    push = PushKey("msg", "oSecretOpenId", "5")
+    ledger.begin(push)
+    ledger.finish(push, Result(None))
+    ledger.take_delivery(push)
+    ledger.record_answer(push, SUCCESS)
+    assert len(store.names) == 4
+    assert not any("oSecretOpenId" in name for name in store.names)
 
 
 def test_accounts_sharing_a_store_do_not_collide(store: Store) -> None:
-    assert Ledger(store, namespace="wx1", ttl=60).begin("push") == 1
-    assert Ledger(store, namespace="wx2", ttl=60).begin("push") == 1
+    assert Ledger(store, namespace="wx1", ttl=60).begin(key("push")) == 1
+    assert Ledger(store, namespace="wx2", ttl=60).begin(key("push")) == 1
 
 
 def test_concurrent_attempts_get_distinct_numbers(store: Store) -> None:
     ledger = Ledger(store, namespace="wx1", ttl=60)
-    assert sorted(_race(lambda: ledger.begin("p"))) == list(range(1, 9))
+    assert sorted(_race(lambda: ledger.begin(key("p")))) == list(range(1, 9))
 
 
 def test_result_is_absent_until_finished(store: Store) -> None:
     ledger = Ledger(store, namespace="wx1", ttl=60)
-    ledger.begin("p")
-    assert ledger.result("p") is None
-    ledger.finish("p", Result({"MsgType": "text", "Content": "你好", "CreateTime": 1}))
-    assert ledger.result("p") == Result({"MsgType": "text", "Content": "你好", "CreateTime": 1})
-    ledger.finish("q", Result(None))
-    assert ledger.result("q") == Result(None)
+    ledger.begin(key("p"))
+    assert ledger.result(key("p")) is None
+    ledger.finish(key("p"), Result({"MsgType": "text", "Content": "你好", "CreateTime": 1}))
+    assert ledger.result(key("p")) == Result(
+        {"MsgType": "text", "Content": "你好", "CreateTime": 1}
+    )
+    ledger.finish(key("q"), Result(None))
+    assert ledger.result(key("q")) == Result(None)
 
 
 def test_delivery_is_taken_exactly_once(store: Store) -> None:
     ledger = Ledger(store, namespace="wx1", ttl=60)
-    assert ledger.take_delivery("p") is False  # nothing owed before the first attempt
-    ledger.begin("p")
-    assert _race(lambda: ledger.take_delivery("p")).count(True) == 1
-    ledger.begin("p")  # a retry does not create a second obligation
-    assert ledger.take_delivery("p") is False
+    ledger.begin(key("p"))
+    assert _race(lambda: ledger.take_delivery(key("p"))).count(True) == 1
+    ledger.begin(key("p"))  # a retry does not create a second obligation
+    assert ledger.take_delivery(key("p")) is False
 
 
 def test_answers_are_kept_byte_for_byte(store: Store) -> None:
     ledger = Ledger(store, namespace="wx1", ttl=60)
-    assert ledger.answer("p") is None
+    assert ledger.answer(key("p")) is None
     body = b"<xml><Content><![CDATA[a\nb]]></Content></xml>"
-    ledger.record_answer("p", Answer(body, "application/xml"))
-    assert ledger.answer("p") == Answer(body, "application/xml")
-    ledger.record_answer("s", SUCCESS)
-    assert ledger.answer("s") == SUCCESS
+    ledger.record_answer(key("p"), Answer(body, "application/xml"))
+    assert ledger.answer(key("p")) == Answer(body, "application/xml")
+    ledger.record_answer(key("s"), SUCCESS)
+    assert ledger.answer(key("s")) == SUCCESS
 
 
 def test_give_up_is_remembered(store: Store) -> None:
     ledger = Ledger(store, namespace="wx1", ttl=60)
-    assert ledger.gave_up("p") is False
-    ledger.give_up("p")
-    assert ledger.gave_up("p") is True
+    assert ledger.gave_up(key("p")) is False
+    ledger.give_up(key("p"))
+    assert ledger.gave_up(key("p")) is True
 
 
 def test_entries_expire(store: Store) -> None:
     ledger = Ledger(store, namespace="wx1", ttl=0.2)
-    ledger.begin("p")
-    ledger.finish("p", Result(None))
+    ledger.begin(key("p"))
+    ledger.finish(key("p"), Result(None))
     threading.Event().wait(0.4)
-    assert ledger.result("p") is None
-    assert ledger.begin("p") == 1
+    assert ledger.result(key("p")) is None
+    assert ledger.begin(key("p")) == 1
 
 
 def test_a_claim_is_alive_while_renewed_and_taken_over_once_after(store: Store) -> None:
     ledger = Ledger(store, namespace="wx1", ttl=60, lease_ttl=0.3)
-    ledger.begin("push")
-    assert not ledger.orphaned("push")
-    assert not ledger.take_over("push")
+    ledger.begin(key("push"))
+    assert not ledger.orphaned(key("push"))
+    assert not ledger.take_over(key("push"))
     for _ in range(3):  # renewed more often than it lasts: never lapses
         time.sleep(0.15)
-        ledger.renew("push")
-        assert not ledger.orphaned("push")
+        ledger.renew(key("push"))
+        assert not ledger.orphaned(key("push"))
     time.sleep(0.4)  # the holder died
-    assert ledger.orphaned("push")
-    assert sorted(_race(lambda: ledger.take_over("push"))) == [False] * 7 + [True]
-    assert not ledger.orphaned("push")
+    assert ledger.orphaned(key("push"))
+    assert sorted(_race(lambda: ledger.take_over(key("push")))) == [False] * 7 + [True]
+    assert not ledger.orphaned(key("push"))
 
 
 def test_a_fresh_claim_without_its_lease_yet_is_not_orphaned(store: Store) -> None:
     ledger = Ledger(store, namespace="wx1", ttl=60, lease_ttl=0.3)
-    ledger.begin("push")  # a retry racing the claim sees no lease yet
-    assert not ledger.orphaned("push")
+    ledger.begin(key("push"))  # a retry racing the claim sees no lease yet
+    assert not ledger.orphaned(key("push"))
     time.sleep(0.4)
-    assert ledger.orphaned("push")
-    assert not Ledger(store, namespace="wx1", ttl=60).orphaned("never claimed")
+    assert ledger.orphaned(key("push"))
+    assert not Ledger(store, namespace="wx1", ttl=60).orphaned(key("never claimed"))
 
 
 def test_the_lease_keeper_renews_until_released(store: Store) -> None:
     ledger = Ledger(store, namespace="wx1", ttl=60, lease_ttl=0.3)
     keeper = LeaseKeeper(ledger, interval=0.05)
-    ledger.begin("push")
-    keeper.hold("push")
+    ledger.begin(key("push"))
+    keeper.hold(key("push"))
     time.sleep(0.6)
-    assert not ledger.orphaned("push")
-    keeper.release("push")
+    assert not ledger.orphaned(key("push"))
+    keeper.release(key("push"))
     time.sleep(0.4)
-    assert ledger.orphaned("push")
+    assert ledger.orphaned(key("push"))
     keeper.close()

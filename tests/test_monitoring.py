@@ -97,3 +97,24 @@ def test_workers_metrics_are_summed(tmp_path: Path) -> None:
             found = re.search(r'^wx_pushes_total\{outcome="reply",type="text"\} (\S+)$', text, re.M)
             totals.add(float(found.group(1)) if found else 0.0)
     assert totals == {30.0}
+
+
+def test_healthz_reports_a_sqlite_file_deleted_under_the_service(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # Pooled connections kept the deleted inode while new ones created an empty file: the store
+    # was split for good ("no such table") and /healthz still said ok.
+    path = tmp_path / "state" / "ledger.db"
+    app = create_app(dataclasses.replace(settings, store_url=f"sqlite:///{path}"))
+    wechat = WeChatClient(app)
+    try:
+        assert wechat.text("before").reply is not None
+        for leftover in path.parent.iterdir():
+            leftover.unlink()
+        assert wechat.text("after").reply is not None
+        response = app.test_client().get("/healthz")
+        assert response.status_code == 503
+        assert "deleted or replaced" in response.json["store"]
+        assert path.exists()
+    finally:
+        app.extensions["wechat"].close()

@@ -524,3 +524,24 @@ def test_redis_store_rejects_decoding_client() -> None:
             RedisStore(client)
     finally:
         client.close()
+
+
+def test_a_deleted_sqlite_file_is_noticed_and_the_store_stays_one(tmp_path: Path) -> None:
+    # Two workers' stores on one file; the file is deleted. Before, the pooled connections kept
+    # the old inode and new ones made an empty file without the table: two stores for good.
+    path = tmp_path / "shared.db"
+    worker_a, worker_b = SQLiteStore(path), SQLiteStore(path)
+    try:
+        worker_a.set("before", b"1", 60)
+        assert worker_b.get("before") == b"1"
+        for leftover in tmp_path.iterdir():
+            leftover.unlink()
+        worker_a.set("after", b"2", 60)
+        assert worker_b.get("after") == b"2"
+        assert worker_b.add("claim", b"b", 60) is True
+        assert worker_a.add("claim", b"a", 60) is False
+        with pytest.raises(StoreError, match="deleted or replaced"):
+            worker_a.ping()
+    finally:
+        worker_a.close()
+        worker_b.close()
