@@ -15,8 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from .cases import FAMILIES, Case, make_case
+from .replies import problem
 from .target import Failure, Outcome, Target
 from .wire import Request, Wire
+
+#: The kind of failure of an answer WeChat could not read.
+UNREADABLE = "UnreadableReply"
 
 #: Seconds one case may take; more is an algorithmic blowup (a regex that backtracks...).
 BUDGET = 1.0
@@ -69,7 +73,12 @@ class Tally:
     @property
     def internal_errors(self) -> int:
         """Requests that failed inside the service (each counted once)."""
-        return sum(report.count for report in self.failures.values())
+        return sum(r.count for r in self.failures.values() if r.failure.kind != UNREADABLE)
+
+    @property
+    def unreadable_replies(self) -> int:
+        """Answers WeChat could not read."""
+        return sum(r.count for r in self.failures.values() if r.failure.kind == UNREADABLE)
 
     @property
     def server_errors(self) -> int:
@@ -78,8 +87,8 @@ class Tally:
 
     @property
     def ok(self) -> bool:
-        """No internal error, no 5xx and no case over the budget."""
-        return not (self.internal_errors or self.server_errors or self.over_budget)
+        """No failure of any kind, no 5xx and no case over the budget."""
+        return not (self.failures or self.server_errors or self.over_budget)
 
     def add(self, case: Case, outcome: Outcome) -> None:
         """Count one case's outcome (its failure, if any, is added with :meth:`fail`)."""
@@ -160,9 +169,17 @@ class Campaign:
                     if again.seconds > self.budget:
                         seconds = min(outcome.seconds, again.seconds)
                         tally.over_budget.append(Slow(seconds, case.name, case.label))
-                if outcome.failure is not None:
-                    tally.fail(self._report(case, outcome.failure, request))
+                failure = self.fault(request, outcome)
+                if failure is not None:
+                    tally.fail(self._report(case, failure, request))
         return tally
+
+    def fault(self, request: Request, outcome: Outcome) -> Failure | None:
+        """What went wrong with a request: an internal error, or a reply WeChat cannot read."""
+        if outcome.failure is not None or outcome.status != 200 or request.method != "POST":
+            return outcome.failure
+        found = problem(outcome.body, self._wire)
+        return None if found is None else Failure(UNREADABLE, "", found)
 
     def _report(self, case: Case, failure: Failure, request: Request) -> Report:
         message = case.message
@@ -211,5 +228,5 @@ class Campaign:
             return None
         self._on_case(case.index)
         with Target() as target:
-            failure = target.send(request).failure
+            failure = self.fault(request, target.send(request))
         return request if failure is not None and failure.signature == signature else None

@@ -97,12 +97,12 @@ def _mutate(push: Obj, rng: random.Random, *, json: bool) -> str:
 
 
 def _pick(push: Obj, rng: random.Random) -> tuple[Obj, int | None]:
-    """A field to mutate: a common one half the time, else any field at any depth.
+    """A field to mutate: a common one at times, else any field at any depth.
 
     :return: the object holding it and its index, or ``(push, None)`` to add a common field
         the push lacks.
     """
-    if rng.random() < 0.5:
+    if rng.random() < 0.3:
         name = rng.choice(COMMON)
         indexes = [i for i, (n, _) in enumerate(push) if n == name]
         return (push, rng.choice(indexes)) if indexes else (push, None)
@@ -114,6 +114,6 @@ def _pick(push: Obj, rng: random.Random) -> tuple[Obj, int | None]:
 def _places(obj: Obj, places: list[tuple[Obj, int]]) -> None:
     for index, (_, value) in enumerate(obj):
         places.append((obj, index))
-        for item in value if isinstance(value, list) else [value]:
+        for item in value if isinstance(value, list) and not isinstance(value, Obj) else [value]:
             if isinstance(item, Obj):
                 _places(item, places)

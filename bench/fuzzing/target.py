@@ -68,6 +68,7 @@ class Outcome:
     failure: Failure | None = None
     #: The error class named in the refusal line of a 4xx, e.g. ``MalformedBody``.
     refusal: str | None = None
+    body: bytes = b""
 
 
 def failure_of(error: BaseException) -> Failure:
@@ -155,4 +156,4 @@ class Target:
         failure = capture.failures[0] if capture.failures else None
         if failure is None and status >= 500:
             failure = Failure(f"HTTP {status}", "", ascii(response.get_data()[:200]))
-        return Outcome(status, seconds, failure, capture.refusal)
+        return Outcome(status, seconds, failure, capture.refusal, response.get_data())

@@ -69,7 +69,7 @@ def render_xml(obj: Obj, rng: random.Random) -> bytes:
 
 def _children(obj: Obj, rng: random.Random, parts: list[str]) -> None:
     for name, value in obj:
-        for item in value if isinstance(value, list) else [value]:
+        for item in value if _repeated(value) else [value]:
             _element(name, item, rng, parts)
 
 
@@ -90,6 +90,11 @@ def _element(name: str, value: Any, rng: random.Random, parts: list[str]) -> Non
     else:
         parts.append(_escape(value))
     parts.append(f"</{name}>")
+
+
+def _repeated(value: Any) -> bool:
+    """Whether ``value`` stands for repeated elements: a list, but not an :class:`Obj`."""
+    return isinstance(value, list) and not isinstance(value, Obj)
 
 
 def _escape(text: str) -> str:

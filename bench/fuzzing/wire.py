@@ -106,6 +106,24 @@ class Wire:
         """``Encrypt`` for a message, as WeChat makes it."""
         return self.seal(self.frame(message))
 
+    def open(self, encrypted: str) -> bytes:
+        """The message inside an ``Encrypt`` value, as WeChat would read a reply.
+
+        :raises ValueError: what WeChat would refuse: not base64, padding, length, AppID.
+        """
+        ciphertext = base64.b64decode(encrypted, validate=True)
+        if not ciphertext or len(ciphertext) % 16:
+            raise ValueError(f"Encrypt is {len(ciphertext)} bytes, not whole AES blocks")
+        padded = AES.new(self._key, AES.MODE_CBC, iv=self._key[:16]).decrypt(ciphertext)
+        count = padded[-1]
+        if not 1 <= count <= 32 or padded[-count:] != bytes([count]) * count:
+            raise ValueError("Encrypt has broken padding")
+        frame = padded[:-count]
+        (length,) = struct.unpack(">I", frame[16:20])
+        if frame[20 + length :] != self.appid:
+            raise ValueError("Encrypt carries a wrong length or another AppID")
+        return frame[20 : 20 + length]
+
     # -- requests (PROTOCOL.md §3) --------------------------------------------------------
 
     def signed_query(self, rng: random.Random, *, encrypted: str | None = None) -> Query:
