@@ -11,7 +11,7 @@ ENV_FILE := $(if $(wildcard .env),.env,.env.example)
 # them alone.
 SOURCES := app tests examples bench deploy config.py wsgi.py gunicorn.conf.py README*.md
 
-.PHONY: run test check lint fmt bench
+.PHONY: run test check lint fmt bench fuzz
 
 run: $(VENV)/.run-deps
 	@WX_DOTENV=$(ENV_FILE) $(BIN)/python -m app info --host $(HOST) --port $(PORT)
@@ -31,6 +31,11 @@ lint: $(VENV)/.dev-deps
 bench: $(VENV)/.dev-deps
 	$(BIN)/python bench/compare.py
 	$(BIN)/python bench/retries.py
+
+# A million hostile pushes through the app in process, on every core; exits 1 on any fault.
+FUZZ_CASES ?= 1000000
+fuzz: $(VENV)/.dev-deps
+	$(BIN)/python bench/fuzz.py --cases $(FUZZ_CASES)
 
 fmt: $(VENV)/.dev-deps
 	$(BIN)/ruff format $(SOURCES)

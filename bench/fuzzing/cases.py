@@ -17,7 +17,7 @@ from app.wechat.envelope import Mode
 from .hostile import hostile_case
 from .mutations import mutated_push
 from .queries import query_case
-from .wire import Carrier, Request, Wire, post
+from .wire import Carrier, Request, Wire
 
 #: The case families and how often each is drawn, in percent.
 FAMILIES = {"mutate": 55, "query": 15, "hostile": 30}
@@ -57,12 +57,10 @@ def make_case(
     family = rng.choices(families, [FAMILIES[f] for f in families])[0]
     mode = rng.choice(list(Mode))
     body_format = rng.choice(list(BodyFormat))
+    carrier: Carrier
     if family == "mutate":
         label, message = mutated_push(rng, body_format)
-
-        def carrier(m: bytes) -> Request:
-            return post(*wire.push(m, mode, body_format, rng))
-
+        carrier = wire.carrier(mode, body_format, rng)
     elif family == "query":
         label, message, carrier = query_case(rng, mode, body_format, wire)
     else:

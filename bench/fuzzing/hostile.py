@@ -335,7 +335,7 @@ def hostile_case(
         return _envelope_case(rng, mode, body_format, wire, rendered)
     document = rng.choice(_JSON_DOCUMENTS if json else _XML_DOCUMENTS)
     label, message = document(rng, rendered)
-    return label, message, lambda m: post(*wire.push(m, mode, body_format, rng))
+    return label, message, wire.carrier(mode, body_format, rng)
 
 
 def _envelope_case(

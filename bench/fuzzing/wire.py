@@ -164,6 +164,10 @@ class Wire:
             return query, envelope(body_format, encrypted)
         return query, compatible_body(message, body_format, encrypted)
 
+    def carrier(self, mode: Mode, body_format: BodyFormat, rng: random.Random) -> Carrier:
+        """How a case carries its message: as a push in ``mode``, signed when carried."""
+        return lambda message: post(*self.push(message, mode, body_format, rng))
+
 
 def envelope(body_format: BodyFormat, encrypted: str, to_user: str = ACCOUNT) -> bytes:
     """The body of a safe-mode push: ``ToUserName`` and ``Encrypt`` only."""
