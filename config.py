@@ -98,8 +98,9 @@ class Settings:
     slow_strategy: SlowStrategy = SlowStrategy.RETRY
     #: WX_LEDGER_TTL: seconds the ledger remembers a push (WeChat retries for ~15 s).
     ledger_ttl: int = 300
-    #: WX_HANDLER_THREADS: handler threads per worker process.
-    handler_threads: int = 16
+    #: WX_HANDLER_THREADS: handlers that may run at once per worker process, each on a native
+    #: thread started on demand; a burst of slow handlers (an LLM) needs one each.
+    handler_threads: int = 512
     #: WX_API_BASE: WeChat's API, or a proxy or fake of it.
     api_base: str = "https://api.weixin.qq.com"
     #: WX_TOKEN_ENDPOINT.
@@ -232,7 +233,7 @@ def _build(env: Mapping[str, str]) -> Settings:
         deadline=_parse("WX_DEADLINE", get, _deadline, Settings.deadline),
         slow_strategy=_parse("WX_SLOW_STRATEGY", get, _choice(SlowStrategy), SlowStrategy.RETRY),
         ledger_ttl=_parse("WX_LEDGER_TTL", get, _ledger_ttl, Settings.ledger_ttl),
-        handler_threads=_parse("WX_HANDLER_THREADS", get, _positive_int, 16),
+        handler_threads=_parse("WX_HANDLER_THREADS", get, _positive_int, Settings.handler_threads),
         api_base=_parse("WX_API_BASE", get, _url, Settings.api_base),
         token_endpoint=_parse(
             "WX_TOKEN_ENDPOINT", get, _choice(TokenEndpoint), TokenEndpoint.STABLE

@@ -20,10 +20,10 @@ from flask import Flask
 from config import Settings, load_settings
 
 from . import demo, logs, monitoring
+from .api import WeChatAPI
 from .cli import wx
-from .client import WeChatAPI
 from .delivery import Delivery
-from .lease import LEASE_RENEWAL, LeaseKeeper
+from .lease import LeaseKeeper
 from .ledger import Ledger
 from .router import Router as Router
 from .router import load_router
@@ -42,6 +42,7 @@ from .wechat.replies import TextReply as TextReply
 from .wechat.replies import TransferCustomerServiceReply as TransferCustomerServiceReply
 from .wechat.replies import VideoReply as VideoReply
 from .wechat.replies import VoiceReply as VoiceReply
+from .wechat.timing import LEASE_RENEWAL
 
 
 def create_app(settings: Settings | None = None) -> Flask:

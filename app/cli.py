@@ -1,11 +1,12 @@
 """``python -m app …`` (also ``flask --app wsgi wx …``): commands for the people who run it.
 
 ``keygen`` makes console values, ``check`` says what to paste and probes a running server,
-``simulate`` plays WeChat against any URL, ``info`` prints the console values at start-up.
-Commands read the settings themselves (environment over ``.env`` in the working directory), so
-``keygen`` works before anything is configured and a bad setting is one clear line, not a
-traceback; ``info`` and ``check`` import the handlers too, so that ``make run`` stops on a bad
-``WX_HANDLERS`` with that one line before gunicorn starts.
+``simulate`` plays WeChat against any URL, ``info`` prints the console values at start-up,
+``menu`` and ``qrcode`` call WeChat's API for the account. Commands read the settings
+themselves (environment over ``.env`` in the working directory), so ``keygen`` works before
+anything is configured and a bad setting is one clear line, not a traceback; ``info`` and
+``check`` import the handlers too, so that ``make run`` stops on a bad ``WX_HANDLERS`` with that
+one line before gunicorn starts.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import os
 import secrets
 import string
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +25,11 @@ import click
 
 from config import AccountType, ConfigError, Settings, demo_warning, load_settings
 
+from .api import WeChatAPI, WeChatAPIError
 from .probe import probe
 from .router import HandlerLoadError, load_router
 from .simulator import SAMPLES, WECHAT_RETRY_INTERVAL, deliver, push_fields
+from .store import StoreError, open_store
 from .testing import PushBuilder
 from .wechat import codec
 from .wechat.codec import BodyFormat
@@ -249,3 +254,114 @@ def _summary(fields: dict[str, Any]) -> str:
     kind = fields.get("Event") or fields.get("MsgType")
     detail = fields.get("Content") or fields.get("EventKey") or fields.get("MediaId") or ""
     return f"{kind} {detail!r}" if detail else str(kind)
+
+
+# -- commands that call WeChat's API ------------------------------------------------------
+
+
+@contextmanager
+def _api(settings: Settings) -> Iterator[WeChatAPI]:
+    """The account's API client on the service's own store, so the CLI and the running service
+    share one access_token (a classic token fetched here would revoke the service's); every
+    failure is one line on stderr and exit status 1 (2 for what the call was given)."""
+    if not settings.appid or not settings.appsecret:
+        click.echo(
+            "error: this command calls WeChat's API: set WX_APPID and WX_APPSECRET"
+            " (the console's 开发 → 基本配置: 开发者ID and 开发者密码)",
+            err=True,
+        )
+        sys.exit(2)
+    try:
+        store = open_store(settings.store_url)
+    except (ValueError, StoreError) as e:
+        click.echo(f"error: WX_STORE_URL: {e}", err=True)
+        sys.exit(1)
+    try:
+        with WeChatAPI(
+            settings.appid,
+            settings.appsecret,
+            store,
+            base_url=settings.api_base,
+            token_endpoint=settings.token_endpoint.value,
+            miniprogram=settings.account_type is AccountType.MINIPROGRAM,
+        ) as api:
+            yield api
+    except ValueError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except (WeChatAPIError, StoreError) as e:
+        click.echo(f"error: {getattr(e, 'message', e)}", err=True)
+        sys.exit(1)
+    finally:
+        store.close()
+
+
+@wx.group("menu")
+def menu() -> None:
+    """Set, show or delete the Official Account's custom menu (自定义菜单)."""
+
+
+@menu.command("set")
+@click.argument("menu_file", metavar="MENU.json", type=click.File("rb"))
+def menu_set(menu_file: Any) -> None:
+    """Replace the menu with the one in MENU.json, {"button": [...]} as `menu show` prints it."""
+    try:
+        wanted = json.load(menu_file)
+    except ValueError as e:
+        raise click.BadParameter(f"not JSON: {e}", param_hint="MENU.json") from None
+    if not isinstance(wanted, dict):
+        raise click.BadParameter('expected {"button": [...]}', param_hint="MENU.json")
+    with _api(_settings()) as api:
+        api.create_menu(wanted)
+    click.echo(f"menu set: {len(wanted['button'])} button(s); users see it within minutes")
+
+
+@menu.command("show")
+def menu_show() -> None:
+    """Print the menu made through the API as JSON, ready for `menu set`."""
+    with _api(_settings()) as api:
+        current = api.get_menu()
+    if current is None:
+        click.echo("no menu made through the API (46003)", err=True)
+        sys.exit(1)
+    shown = {"button": current.get("menu", {}).get("button", [])}
+    click.echo(json.dumps(shown, ensure_ascii=False, indent=2))
+    conditional = current.get("conditionalmenu") or []
+    if conditional:
+        click.echo(f"(and {len(conditional)} conditional menu(s), not shown)", err=True)
+
+
+@menu.command("delete")
+def menu_delete() -> None:
+    """Delete the menu, conditional menus included."""
+    with _api(_settings()) as api:
+        api.delete_menu()
+    click.echo("menu deleted")
+
+
+@wx.command("qrcode")
+@click.option("--scene", required=True, help="Digits make a scene_id, anything else a scene_str.")
+@click.option("--permanent", is_flag=True, help="A permanent code (scene_id up to 100000).")
+@click.option("--expire", type=int, help="Seconds a temporary code lives; default 30 days.")
+@click.option(
+    "--image",
+    "image_path",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Also save the image (a JPEG, as WeChat serves it) to this file.",
+)
+def qrcode(scene: str, permanent: bool, expire: int | None, image_path: Path | None) -> None:
+    """Create a parametric QR code (带参数二维码) and print its image URL.
+
+    A user who scans it sends a subscribe event (EventKey qrscene_<scene>) or, when already
+    following, a SCAN event (EventKey <scene>), which handlers read as message.scene.
+    """
+    value: int | str = int(scene) if scene.isdigit() else scene
+    with _api(_settings()) as api:
+        code = api.create_qrcode(value, permanent=permanent, expire_seconds=expire)
+        image = api.qrcode_image(code.ticket) if image_path is not None else None
+    life = "permanent" if code.expire_seconds is None else f"expires in {code.expire_seconds} s"
+    click.echo(f"QR code for scene {value!r} ({life}); it encodes {code.url}", err=True)
+    click.echo(code.image_url)
+    if image_path is not None and image is not None:
+        image_path.write_bytes(image)
+        click.echo(f"image saved to {image_path} ({len(image)} bytes)", err=True)

@@ -28,7 +28,7 @@ Fields = dict[str, Any]
 
 
 class CustomerService(Protocol):
-    """The part of the API client late delivery uses (:class:`app.client.WeChatAPI`)."""
+    """The part of the API client late delivery uses (:class:`app.api.WeChatAPI`)."""
 
     def send_custom(self, openid: str, msgtype: str, payload: Mapping[str, Any]) -> object:
         """Send one customer-service message; raises when WeChat refuses or cannot be reached."""

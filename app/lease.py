@@ -22,9 +22,6 @@ from .wechat.identity import PushKey
 
 logger = logging.getLogger(__name__)
 
-#: Seconds between renewals; the lease itself lasts :data:`app.ledger.LEASE_TTL`.
-LEASE_RENEWAL = 1.0
-
 
 class LeaseKeeper:
     """Renews the leases of the pushes this process holds, from one daemon thread."""

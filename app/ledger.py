@@ -12,14 +12,17 @@ land on another worker process or host. The ledger, kept in the shared store, re
   until its first renewal the claim's own time stands for it, so a claim costs no extra write.
   A push whose claim is older than a lease and whose lease is gone, with no result, lost its
   process; a retry takes it over with an atomic add.
-* ``delivered`` — added once, atomically, by whoever delivers the result: an attempt answering
-  passively, or late delivery through the customer-service API. Adding is what makes delivery
-  happen once; and because it is an add, not the taking of something written earlier, a store
-  that fails over between the claim and the answer can at worst deliver twice, never lose;
+* ``answer`` — the bytes the push was answered with, added once, atomically, by whoever
+  delivers the result: an attempt answering passively (its bytes), or late delivery through the
+  customer-service API ("success"). Adding is what makes delivery happen once, and a retry of an
+  answered push gets the very same bytes without running anything. Because it is an add, not
+  the taking of something written earlier, a store that fails over between the claim and the
+  answer can at worst deliver twice, never lose;
 * ``gave-up`` — set by the attempt that answered "success" without the result, so the process
-  running the handler knows to deliver it late;
-* ``answer`` — the bytes an attempt answered with, so a retry of an answered push gets the very
-  same bytes without running anything.
+  running the handler knows to deliver it late.
+
+The common path (first attempt, handler done in time) costs two round trips: the claim, and
+the answer. A result is written only when no attempt was waiting for it.
 
 Every entry expires after the ledger's TTL; WeChat's retries end within about 15 seconds.
 """
@@ -33,12 +36,10 @@ from typing import Any
 
 from .store import Store
 from .wechat.identity import PushKey
+from .wechat.timing import LEASE_TTL
 
 #: WeChat makes three attempts; a few more leave room for a duplicate from a proxy.
 MAX_ATTEMPTS = 10
-#: Seconds a claim outlives the last sign of life of its process. Long enough for a busy
-#: store to miss a few renewals, short enough that the next attempt (5 s later) can take over.
-LEASE_TTL = 5.0
 
 
 @dataclass(frozen=True)
@@ -114,9 +115,11 @@ class Ledger:
         raw = self._store.get(self._key(push, "result"))
         return None if raw is None else Result(json.loads(raw))
 
-    def take_delivery(self, push: PushKey) -> bool:
-        """Take the obligation to deliver the result; True for exactly one caller."""
-        return self._store.add(self._key(push, "delivered"), b"1", self._ttl)
+    def claim_answer(self, push: PushKey, answer: Answer) -> bool:
+        """Record ``answer`` as the push's, if none is yet: True for exactly one caller, which
+        then delivers (passively with these bytes, or late when they are "success")."""
+        value = answer.mimetype.encode() + b"\n" + answer.body
+        return self._store.add(self._key(push, "answer"), value, self._ttl)
 
     def give_up(self, push: PushKey) -> None:
         """Note that the push was answered "success" before its result was ready."""
@@ -125,11 +128,6 @@ class Ledger:
     def gave_up(self, push: PushKey) -> bool:
         """Whether an attempt answered "success" without waiting for the result."""
         return self._store.get(self._key(push, "gave-up")) is not None
-
-    def record_answer(self, push: PushKey, answer: Answer) -> None:
-        """Keep the bytes an attempt answered with, for retries of the same push."""
-        value = answer.mimetype.encode() + b"\n" + answer.body
-        self._store.set(self._key(push, "answer"), value, self._ttl)
 
     def answer(self, push: PushKey) -> Answer | None:
         """Return the answer an earlier attempt gave, if one did."""

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from app.ledger import Ledger, Result
+from app.ledger import SUCCESS, Ledger, Result
 from app.store import MemoryStore, RedisStore, StoreError, open_shared_store
 from app.store.failover import FailoverStore
 from app.wechat.identity import PushKey
@@ -100,8 +100,8 @@ def test_a_delivery_is_never_lost_when_the_store_changes_mid_push(down_at: str) 
     if not primary.down:
         time.sleep(0.15)
     ledger.finish(push, Result({"MsgType": "text"}))
-    assert ledger.take_delivery(push) is True
-    assert ledger.take_delivery(push) is False
+    assert ledger.claim_answer(push, SUCCESS) is True
+    assert ledger.claim_answer(push, SUCCESS) is False
 
 
 def test_workers_of_one_host_share_the_fallback(caplog: pytest.LogCaptureFixture) -> None:

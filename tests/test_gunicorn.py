@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from app.ledger import LEASE_TTL
 from app.testing import PushBuilder
 from app.wechat.codec import BodyFormat, parse_xml
 from app.wechat.envelope import Mode
 from app.wechat.replies import TextReply
 from app.wechat.signature import sign
+from app.wechat.timing import LEASE_TTL
 from config import load_settings
 from tests.conftest import AES_KEY, APPID, TOKEN
 from tests.peer import WeChatPeer, json_body, text_fields, xml_body

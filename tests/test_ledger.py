@@ -68,9 +68,8 @@ def test_store_keys_hold_no_openid() -> None:
     push = PushKey("msg", "oSecretOpenId", "5")
     ledger.begin(push)
     ledger.finish(push, Result(None))
-    ledger.take_delivery(push)
-    ledger.record_answer(push, SUCCESS)
-    assert len(store.names) == 4
+    ledger.claim_answer(push, SUCCESS)
+    assert len(store.names) == 3
     assert not any("oSecretOpenId" in name for name in store.names)
 
 
@@ -96,21 +95,26 @@ def test_result_is_absent_until_finished(store: Store) -> None:
     assert ledger.result(key("q")) == Result(None)
 
 
-def test_delivery_is_taken_exactly_once(store: Store) -> None:
+def test_delivery_is_claimed_exactly_once_and_the_winner_s_bytes_are_kept(store: Store) -> None:
     ledger = Ledger(store, namespace="wx1", ttl=60)
     ledger.begin(key("p"))
-    assert _race(lambda: ledger.take_delivery(key("p"))).count(True) == 1
+    answers = [Answer(f"reply {n}".encode(), "application/xml") for n in range(8)]
+    pending = iter(answers)
+    outcomes = _race(lambda: (answer := next(pending), ledger.claim_answer(key("p"), answer)))
+    winners = [answer for answer, won in outcomes if won]
+    assert len(winners) == 1
+    assert ledger.answer(key("p")) == winners[0]
     ledger.begin(key("p"))  # a retry does not create a second obligation
-    assert ledger.take_delivery(key("p")) is False
+    assert ledger.claim_answer(key("p"), SUCCESS) is False
 
 
 def test_answers_are_kept_byte_for_byte(store: Store) -> None:
     ledger = Ledger(store, namespace="wx1", ttl=60)
     assert ledger.answer(key("p")) is None
     body = b"<xml><Content><![CDATA[a\nb]]></Content></xml>"
-    ledger.record_answer(key("p"), Answer(body, "application/xml"))
+    ledger.claim_answer(key("p"), Answer(body, "application/xml"))
     assert ledger.answer(key("p")) == Answer(body, "application/xml")
-    ledger.record_answer(key("s"), SUCCESS)
+    ledger.claim_answer(key("s"), SUCCESS)
     assert ledger.answer(key("s")) == SUCCESS
 
 

@@ -16,11 +16,11 @@ import pytest
 from flask import Flask
 
 from app import create_app
-from app.ledger import LEASE_TTL
 from app.logs import pseudonym
 from app.testing import PushResult, WeChatClient
 from app.wechat.codec import BodyFormat
 from app.wechat.replies import TextReply
+from app.wechat.timing import LEASE_TTL
 from config import Settings, SlowStrategy
 from tests import service_handlers
 from tests.conftest import APPID
