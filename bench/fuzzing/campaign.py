@@ -14,8 +14,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from app.wechat.envelope import Mode
+
 from .cases import FAMILIES, Case, make_case
-from .replies import problem
+from .replies import handshake_problem, problem
 from .target import Failure, Outcome, Target
 from .wire import Request, Wire
 
@@ -169,16 +171,25 @@ class Campaign:
                     if again.seconds > self.budget:
                         seconds = min(outcome.seconds, again.seconds)
                         tally.over_budget.append(Slow(seconds, case.name, case.label))
-                failure = self.fault(request, outcome)
+                failure = self.fault(case, request, outcome)
                 if failure is not None:
                     tally.fail(self._report(case, failure, request))
         return tally
 
-    def fault(self, request: Request, outcome: Outcome) -> Failure | None:
-        """What went wrong with a request: an internal error, or a reply WeChat cannot read."""
-        if outcome.failure is not None or outcome.status != 200 or request.method != "POST":
+    def fault(self, case: Case, request: Request, outcome: Outcome) -> Failure | None:
+        """What went wrong with a request: an internal error, or a reply WeChat cannot read.
+
+        A handshake must be answered with its ``echostr``. A reply must come in the format of
+        the push; outside the query family, whose mutations
+        may change ``encrypt_type``, it must also be encrypted exactly when the push was.
+        """
+        if outcome.failure is not None or outcome.status != 200:
             return outcome.failure
-        found = problem(outcome.body, self._wire)
+        if request.method == "GET":
+            found = handshake_problem(request.query, outcome.body)
+        else:
+            encrypted = None if case.family == "query" else case.mode is not Mode.PLAINTEXT
+            found = problem(outcome.body, self._wire, like=request.body, encrypted=encrypted)
         return None if found is None else Failure(UNREADABLE, "", found)
 
     def _report(self, case: Case, failure: Failure, request: Request) -> Report:
@@ -228,5 +239,5 @@ class Campaign:
             return None
         self._on_case(case.index)
         with Target() as target:
-            failure = self.fault(request, target.send(request))
+            failure = self.fault(case, request, target.send(request))
         return request if failure is not None and failure.signature == signature else None
