@@ -9,6 +9,9 @@ account's key, so that they get past the signature checks and reach what they ai
 * :mod:`.queries`: hostile query strings and headers (the envelope's checks, the handshake);
 * :mod:`.hostile`: hostile documents and AES envelopes (the codec and the crypto).
 
-:mod:`.target` runs a case against the real app and tells an internal error from a refusal;
-:mod:`.campaign` runs ranges of cases, shrinks each distinct failure and tallies the rest.
+:mod:`.wire` signs and encrypts them, written apart from the service's own code. :mod:`.target`
+runs a case against the real app and tells an internal error from a refusal, :mod:`.replies`
+tells a reply WeChat could read from one it could not; :mod:`.campaign` runs ranges of cases,
+shrinks each distinct failure and tallies the rest, and :mod:`.runner` spreads the ranges over
+worker processes with a watchdog for hangs.
 """

@@ -36,13 +36,13 @@ class Report:
 
     failure: Failure
     count: int
-    #: The case it was first seen in, ``seed:index``, and what that case did.
+    #: The case it was first seen in, ``seed:index``, its family and what that case did.
     case: str
     family: str
     label: str
+    #: The shortest message found to reproduce it, how it was carried, and the request.
     mode: str
     body_format: str
-    #: The shortest message found to reproduce it, and a request that carried it.
     message: bytes
     request: Request
 
@@ -111,7 +111,11 @@ class Tally:
             return
         shorter = report if len(report.message) < len(known.message) else known
         self.failures[report.failure.signature] = replace(
-            shorter, count=known.count + report.count, case=known.case, label=known.label
+            shorter,
+            count=known.count + report.count,
+            case=known.case,
+            family=known.family,
+            label=known.label,
         )
 
     def merge(self, other: Tally) -> None:

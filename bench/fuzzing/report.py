@@ -23,10 +23,10 @@ def describe(number: int, report: Report) -> str:
     lines = [
         f"[{number}] {failure.signature}: {report.count:,} case(s)",
         f"    message: {failure.message}",
-        f"    first seen: case {report.case} ({report.family}, {report.mode} mode,"
-        f" {report.body_format}): {report.label[:200]!a}",
+        f"    first seen: case {report.case} ({report.family}): {report.label[:200]!a}",
         f"    replay: .venv/bin/python bench/fuzz.py --replay {report.case}",
-        f"    shortest message ({len(report.message)} bytes, before signing and encryption):",
+        f"    shortest message ({len(report.message)} bytes, {report.mode} mode,"
+        f" {report.body_format}, before signing and encryption):",
         f"        {escape(report.message)}",
         f"    carried as: {request.method} /wx?{escape(request.query.encode(), 600)}",
     ]
