@@ -6,17 +6,24 @@ with the command's watchdog, so a case that hangs fails the test instead of stop
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
 from app import views
+from app.wechat.codec import BodyFormat
+from app.wechat.envelope import Mode
 from app.wechat.messages import Message, parse_message
 from bench.fuzzing.campaign import Campaign
 from bench.fuzzing.cases import FAMILIES
+from bench.fuzzing.mutations import valid_push
 from bench.fuzzing.report import summary
 from bench.fuzzing.runner import Plan, run
+from bench.fuzzing.target import Target
+from bench.fuzzing.tree import render_xml
+from bench.fuzzing.wire import Wire
 
 SLICE = Plan(seed=2026, cases=20_000, jobs=1, chunk=5_000, hang=10.0)
 
@@ -49,3 +56,13 @@ def test_a_fault_is_found_counted_and_shrunk(monkeypatch: pytest.MonkeyPatch) ->
     assert tally.internal_errors == report.count > 1
     assert b"\\u0000" in report.message
     assert len(report.message) < 200
+
+
+def test_a_retry_is_told_from_a_first_attempt() -> None:
+    rng = random.Random(1)
+    message = render_xml(valid_push(rng, "subscribe", BodyFormat.XML), rng)
+    request = Wire().carrier(Mode.SAFE, BodyFormat.XML, rng)(message)
+    with Target() as target:
+        first, again = target.send(request), target.send(request)
+    assert (first.status, first.retry) == (200, False)
+    assert (again.status, again.retry, again.body) == (200, True, first.body)

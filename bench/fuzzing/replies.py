@@ -25,15 +25,17 @@ _ENVELOPE = {"Encrypt", "MsgSignature", "TimeStamp", "Nonce"}
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
 
-def problem(body: bytes, wire: Wire, *, like: bytes, encrypted: bool | None = None) -> str | None:
+def problem(
+    body: bytes, wire: Wire, *, like: bytes | None = None, encrypted: bool | None = None
+) -> str | None:
     """What WeChat could not read in the body of a 200 answer to a push; None if all is well.
 
-    :param like: the push's body: the reply must be in its format (XML or JSON).
+    :param like: the push's body, when the reply must be in its format (XML or JSON).
     :param encrypted: whether the reply must be encrypted; None when either will do.
     """
     if body in (b"", b"success"):
         return None
-    if body.lstrip()[:1] != like.lstrip()[:1]:
+    if like is not None and body.lstrip()[:1] != like.lstrip()[:1]:
         return f"reply begins {body.lstrip()[:1]!r}, the push {like.lstrip()[:1]!r}"
     try:
         outer = _fields(body)

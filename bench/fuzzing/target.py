@@ -69,6 +69,8 @@ class Outcome:
     #: The error class named in the refusal line of a 4xx, e.g. ``MalformedBody``.
     refusal: str | None = None
     body: bytes = b""
+    #: Whether the service answered it as a retry, with the bytes of an earlier attempt.
+    retry: bool = False
 
 
 def failure_of(error: BaseException) -> Failure:
@@ -91,6 +93,7 @@ class _Capture(logging.Handler):
         super().__init__()
         self.failures: list[Failure] = []
         self.refusal: str | None = None
+        self.retry = False
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.levelno >= logging.ERROR and record.exc_info and record.exc_info[1]:
@@ -98,10 +101,13 @@ class _Capture(logging.Handler):
         elif record.name == "app.views" and str(record.msg).startswith("refused"):
             args = record.args if isinstance(record.args, tuple) else ()
             self.refusal = str(args[-1]) if args else "?"
+        elif record.name == "app.service" and str(record.msg).startswith("retry"):
+            self.retry = True
 
     def reset(self) -> None:
         self.failures.clear()
         self.refusal = None
+        self.retry = False
 
 
 class Target:
@@ -111,14 +117,16 @@ class Target:
         self._settings = settings
         self._capture = _Capture()
         self._logger = logging.getLogger("app")
-        self._saved: tuple[list[logging.Handler], int, bool] | None = None
+        self._saved: tuple[list[logging.Handler], int, bool, int] | None = None
 
     def __enter__(self) -> Target:
         logger = self._logger
-        self._saved = (logger.handlers[:], logger.level, logger.propagate)
+        service = logging.getLogger("app.service")
+        self._saved = (logger.handlers[:], logger.level, logger.propagate, service.level)
         logger.handlers = [self._capture]
         logger.setLevel(logging.WARNING)
         logger.propagate = False
+        service.setLevel(logging.INFO)  # for its "retry ... answered from the ledger"
         self.app = create_app(self._settings)
         self._client = self.app.test_client(use_cookies=False)
         return self
@@ -131,10 +139,11 @@ class Target:
     ) -> None:
         self.app.extensions["wechat"].close()
         if self._saved is not None:
-            handlers, level, propagate = self._saved
+            handlers, level, propagate, service_level = self._saved
             self._logger.handlers = handlers
             self._logger.setLevel(level)
             self._logger.propagate = propagate
+            logging.getLogger("app.service").setLevel(service_level)
 
     def send(self, request: Request) -> Outcome:
         """Send one request and say how it went."""
@@ -156,4 +165,5 @@ class Target:
         failure = capture.failures[0] if capture.failures else None
         if failure is None and status >= 500:
             failure = Failure(f"HTTP {status}", "", ascii(response.get_data()[:200]))
-        return Outcome(status, seconds, failure, capture.refusal, response.get_data())
+        body = response.get_data()
+        return Outcome(status, seconds, failure, capture.refusal, body, capture.retry)
