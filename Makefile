@@ -27,10 +27,17 @@ lint: $(VENV)/.dev-deps
 	$(BIN)/ruff format --check $(SOURCES)
 	$(BIN)/ruff check $(SOURCES)
 
-# Side-by-side cost per push (bare Flask, wechatpy, this service), then the retry figures.
-bench: $(VENV)/.dev-deps
-	$(BIN)/python bench/compare.py
-	$(BIN)/python bench/retries.py
+# Figures for choosing a design: cost per push in-process, HTTP throughput beside bare Flask
+# and wechatpy, a concurrency sweep (bench/results/sweep.png), a burst of slow conversations,
+# slow clients and hung handlers, then the retry figures. About 8 minutes; needs wrk, Redis
+# on 127.0.0.1:6379 and nginx (README: Benchmarks).
+bench: $(VENV)/.bench-deps
+	$(BIN)/python bench/compare.py --pushes 1000 --rounds 3
+	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/sweep.py
+	$(BIN)/python bench/burst.py
+	$(BIN)/python bench/slowclients.py
+	$(BIN)/python bench/retries.py --skip-late
 
 # A million hostile pushes through the app in process, on every core; exits 1 on any fault.
 FUZZ_CASES ?= 1000000
@@ -46,6 +53,10 @@ $(BIN)/python:
 
 $(VENV)/.run-deps: requirements.txt | $(BIN)/python
 	$(BIN)/python -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.bench-deps: $(VENV)/.dev-deps requirements-bench.txt
+	$(BIN)/python -m pip install -q -r requirements-bench.txt
 	touch $@
 
 $(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python

@@ -154,6 +154,14 @@ class Delivery:
             pseudonym(openid),
         )
 
+    def kept_key(self, openid: str) -> str | None:
+        """The store key of the replies kept for ``openid``; None when none are ever kept.
+
+        The ledger reads it along with a push's claim, so that knowing there is nothing to
+        take costs no round trip of its own.
+        """
+        return None if self._api is not None else self._pending_key(openid)
+
     def take_pending(self, openid: str) -> Fields | None:
         """Take the oldest reply kept for ``openid``; the rest wait for later messages."""
         key = self._pending_key(openid)

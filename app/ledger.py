@@ -50,6 +50,16 @@ class Result:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """One attempt's place in a push's life."""
+
+    #: The attempt's number; 1 means "run the handler".
+    attempt: int
+    #: The value under the ``peek`` key asked for along with the claim, if any.
+    peeked: bytes | None = None
+
+
+@dataclass(frozen=True)
 class Answer:
     """An HTTP answer to a push, kept so that retries of the same push get the same bytes."""
 
@@ -76,13 +86,24 @@ class Ledger:
     def _key(self, push: PushKey, part: str) -> str:
         return f"{self._prefix}{push.stored}:{part}"
 
-    def begin(self, push: PushKey) -> int:
-        """Count this attempt and return its number; 1 means "run the handler"."""
+    def begin(self, push: PushKey, *, peek: str | None = None) -> Claim:
+        """Count this attempt; attempt 1 is the one that runs the handler.
+
+        :param peek: a store key to read in the same round trip as the first claim (whether
+            the user has a kept reply), so the common path stays at two round trips.
+        """
         claimed_at = f"{time.time():.3f}".encode()
-        for number in range(1, MAX_ATTEMPTS + 1):
+        first = self._key(push, "attempt:1")
+        if peek is None:
+            added, peeked = self._store.add(first, claimed_at, self._ttl), None
+        else:
+            added, peeked = self._store.add_and_peek(first, claimed_at, self._ttl, peek)
+        if added:
+            return Claim(1, peeked)
+        for number in range(2, MAX_ATTEMPTS + 1):
             if self._store.add(self._key(push, f"attempt:{number}"), claimed_at, self._ttl):
-                return number
-        return MAX_ATTEMPTS + 1
+                return Claim(number, peeked)
+        return Claim(MAX_ATTEMPTS + 1, peeked)
 
     def renew(self, push: PushKey) -> None:
         """Extend the lease of a push this process is running."""

@@ -6,7 +6,7 @@ counts into the same series, so tests read differences, not absolute values.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 PUSHES = Counter("wx_pushes", "Pushes answered, by type and outcome.", ["type", "outcome"])
 REFUSED = Counter("wx_refused", "Requests refused with a 4xx, by reason.", ["reason"])
@@ -20,3 +20,7 @@ DEDUP_HITS = Counter("wx_dedup_hits", "Retries answered from, or waiting on, an 
 LATE_DELIVERIES = Counter("wx_late_deliveries", "Replies sent after their push, by path.", ["path"])
 TOKEN_REFRESHES = Counter("wx_token_refreshes", "access_token fetches from WeChat.")
 TAKEOVERS = Counter("wx_takeovers", "Pushes run again because the process running them died.")
+HANDLERS_RUNNING = Gauge(
+    "wx_handlers_running", "Handler runs in progress.", multiprocess_mode="livesum"
+)
+HANDLERS_HUNG = Counter("wx_handlers_hung", "Handler runs still going a minute after they began.")

@@ -2,19 +2,22 @@
 
 The life of a push (see :mod:`app.ledger` for what is stored):
 
-1. The first attempt claims the push and starts its handler on the pool; later attempts never
-   start another run, they wait for that one (single flight), on any worker or host. Only when
-   the claim's lease runs out, because the process running the handler died, does a retry take
-   the push over and run the handler itself (:mod:`app.lease`).
-2. An attempt waits for the result until the deadline. With a result it answers passively,
-   if it is the one that takes the delivery obligation; otherwise it returns the bytes an
-   earlier attempt answered with, so retries get identical bytes.
+1. The first attempt claims the push and starts its handler on a native thread
+   (:mod:`app.runner`); later attempts never start another run, they wait for that one (single
+   flight): on the same process on the run itself, on any other worker or host by polling the
+   ledger. Only when the claim's lease runs out, because the process running the handler died,
+   does a retry take the push over and run the handler itself (:mod:`app.lease`).
+2. An attempt waits for the result until the deadline. With a result it answers passively if
+   it is the first to record its answer (an atomic add); otherwise it returns the bytes an
+   earlier attempt recorded, so retries get identical bytes. A run that finishes while an
+   attempt waits writes nothing but that answer.
 3. At the deadline without a result, WX_SLOW_STRATEGY decides: ``retry`` lets attempts 1 and 2
    lapse so WeChat tries again (the connection closes with no answer), the last attempt answers
    "success"; ``customer_service`` answers "success" at once; ``off`` answers "success" and
    drops the late result. After a "success" the result is delivered late (:mod:`app.delivery`).
-4. If WeChat never comes back after a lapse, the process that ran the handler delivers the
-   result late once the retry window has passed.
+4. A run that finishes with no attempt waiting records its result for the retries, and if
+   WeChat never comes back after a lapse, the process that ran it delivers the result late
+   once the retry window has passed.
 
 What an account may answer to what is decided in :mod:`app.policy`; this module carries the
 decision out (a Mini Program's content goes to late delivery at once, a kept reply joins).
@@ -61,8 +64,12 @@ class _Run:
     the reply first computes it, and the others reuse it.
     """
 
-    def __init__(self, future: Future[Reply | None]) -> None:
+    def __init__(self, future: Future[Reply | None], *, kept_replies: bool) -> None:
+        """:param kept_replies: whether the user may have replies kept for them to take."""
         self.future = future
+        self.kept_replies = kept_replies
+        #: Whether an attempt has already arranged for the result to be settled late.
+        self.settling = False
         self._lock = threading.Lock()
         self._result: Result | None = None
 
@@ -115,10 +122,14 @@ class WeChatService:
         :return: the answer, or None when this attempt should lapse so that WeChat retries.
         """
         key = message.push_key
-        attempt = self.ledger.begin(key)
-        if attempt == 1:
-            run: _Run | None = self._start(message, key)
-        else:
+        claim = self.ledger.begin(key, peek=self.delivery.kept_key(message.from_user_name))
+        attempt = claim.attempt
+        # A run of this process for a push the store calls new: the store failed over, or its
+        # file was replaced, after the first claim. Wait on that run rather than start another.
+        run = self._runs.get(key)
+        if attempt == 1 and run is None:
+            run = self._start(message, key, kept_replies=claim.peeked is not None)
+        elif attempt > 1:
             metrics.DEDUP_HITS.inc()
             earlier = self.ledger.answer(key)
             if earlier is None and self.ledger.gave_up(key):
@@ -126,7 +137,6 @@ class WeChatService:
             if earlier is not None:
                 logger.info("retry %d of %s answered from the ledger", attempt, key)
                 return earlier
-            run = self._runs.get(key)
         result: Result | None = None
         if run is None:
             followed = self._follow(message, key, attempt, deadline)
@@ -141,10 +151,11 @@ class WeChatService:
             return self._answer_with(push, key, result)
         return self._at_deadline(push, message, key, attempt)
 
-    def _start(self, message: Message, key: PushKey) -> _Run:
+    def _start(self, message: Message, key: PushKey, *, kept_replies: bool) -> _Run:
         """Start the handler on a native thread, under this process's lease."""
         self.leases.hold(key)
-        run = _Run(self.pool.run(lambda: self.run_handler(message)))
+        run = _Run(self.pool.run(lambda: self.run_handler(message)), kept_replies=kept_replies)
+        run.future.add_done_callback(lambda _: self.leases.release(key))
         self._runs[key] = run
         return run
 
@@ -154,7 +165,7 @@ class WeChatService:
             run.future.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
             return None
-        return run.result(lambda reply: self._outcome(push, message, reply))
+        return run.result(lambda reply: self._outcome(push, message, reply, run.kept_replies))
 
     def _follow(
         self, message: Message, key: PushKey, attempt: int, deadline: float
@@ -182,7 +193,7 @@ class WeChatService:
                     key,
                     attempt,
                 )
-                return self._start(message, key)
+                return self._start(message, key, kept_replies=True)
         return None
 
     def _at_deadline(
@@ -252,10 +263,13 @@ class WeChatService:
         Registered by the attempt that stopped waiting, so a run finished in time costs no
         store write beyond the answer itself.
         """
+        if run.settling:  # an earlier attempt of this process arranged it already
+            return
+        run.settling = True
         first_seen = deadline - self.settings.deadline
 
         def settle() -> None:
-            result = run.result(lambda reply: self._outcome(push, message, reply))
+            result = run.result(lambda reply: self._outcome(push, message, reply, run.kept_replies))
             self._settle(push, message, key, result, first_seen)
 
         run.future.add_done_callback(lambda _: self.pool.background(settle))
@@ -266,7 +280,6 @@ class WeChatService:
         try:
             self.ledger.finish(key, result)
         finally:
-            self.leases.release(key)
             self._runs.pop(key, None)
         if result.reply is None or self.settings.slow_strategy is SlowStrategy.OFF:
             return
@@ -320,7 +333,9 @@ class WeChatService:
             )
             return None
 
-    def _outcome(self, push: Push, message: Message, reply: Reply | None) -> Result:
+    def _outcome(
+        self, push: Push, message: Message, reply: Reply | None, kept_replies: bool
+    ) -> Result:
         """What the push's attempts answer with: the account's rules applied to the reply
         (:mod:`app.policy`), content a Mini Program cannot take sent late, a kept reply joined."""
         now = int(time.time())
@@ -331,7 +346,7 @@ class WeChatService:
         if decision.late is not None:
             self.delivery.send(openid, decision.late, miniprogram=True)
         fields = decision.passive
-        if decision.may_carry_kept:
+        if decision.may_carry_kept and kept_replies:
             kept = self.delivery.take_pending(openid)
             if kept is not None:
                 fields, unsent = policy.merge_kept(fields, kept, now=now)

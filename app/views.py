@@ -20,7 +20,7 @@ from .ledger import SUCCESS, Answer
 from .service import WeChatService
 from .wechat.envelope import open_push, verify_handshake
 from .wechat.errors import BodyTooLarge, UnreadableBody, WeChatError
-from .wechat.messages import Event, Message, parse_message
+from .wechat.messages import Event, Message, UnknownEvent, UnknownMessage, parse_message
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def _log_push(message: Message, answer: Answer | None, started: float) -> None:
     if _service().settings.log_content:
         fields["user"] = message.from_user_name
         fields["content"] = getattr(message, "content", "")
-    metrics.PUSHES.labels(msg_type, outcome).inc()
+    metrics.PUSHES.labels(_metric_type(message), outcome).inc()
     logger.info(
         "push %s %s %s -> %s in %.1f ms",
         message.to_user_name,
@@ -115,6 +115,21 @@ def _log_push(message: Message, answer: Answer | None, started: float) -> None:
         latency_ms,
         extra=fields,
     )
+
+
+def _metric_type(message: Message) -> str:
+    """The push's type as a metric label: its class's, so the set of series stays bounded.
+
+    The wire's own MsgType or Event would do for WeChat, but in plaintext mode anyone holding a
+    signed URL can post any body, and every new value would be a series kept for good.
+    """
+    if isinstance(message, UnknownEvent):
+        return "event:unknown"
+    if isinstance(message, Event):
+        return f"event:{type(message).EVENT}"
+    if isinstance(message, UnknownMessage):
+        return "unknown"
+    return type(message).MSG_TYPE
 
 
 def _queued_for(deadline: float) -> float:

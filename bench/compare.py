@@ -4,7 +4,8 @@ All three run in this one process, on the same pushes, through Flask's test clie
 so the figures are the WSGI application's own cost), interleaved round by round so that a noisy
 machine slows all of them alike. The pushes are a user's text message in safe mode (AES), each
 with its own MsgId, answered with an encrypted text echo; the bare endpoint answers "success"
-without looking at the body, the floor any Flask service pays.
+after reading the body, the floor any Flask service pays. The apps are those that
+bench/throughput.py runs under gunicorn (bench/floor_app.py, bench/wechatpy_app.py).
 
     .venv/bin/python bench/compare.py [--pushes 2000] [--rounds 5]
 """
@@ -19,54 +20,13 @@ import sys
 import time
 from pathlib import Path
 
-from flask import Flask, Response, request
+from flask import Flask
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import create_app  # noqa: E402
-from app.testing import PushBuilder  # noqa: E402
-from config import Settings  # noqa: E402
-
-TOKEN = "benchToken2026"
-AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
-APPID = "wx1a2b3c4d5e6f7a8b"
-SETTINGS = Settings(token=TOKEN, appid=APPID, aes_key=AES_KEY, store_url="memory://")
-
-
-def bare_flask() -> Flask:
-    """The floor: Flask routing and a body read, nothing WeChat-specific."""
-    app = Flask("bare", static_folder=None)
-
-    @app.post("/wx")
-    def callback() -> Response:
-        request.get_data()
-        return Response(b"success", mimetype="text/plain")
-
-    return app
-
-
-def wechatpy_flask() -> Flask:
-    """What a wechatpy user writes: check, decrypt, parse, echo, encrypt."""
-    from wechatpy import create_reply, parse_message
-    from wechatpy.crypto import WeChatCrypto
-    from wechatpy.utils import check_signature
-
-    crypto = WeChatCrypto(TOKEN, AES_KEY, APPID)
-    app = Flask("wechatpy", static_folder=None)
-
-    @app.post("/wx")
-    def callback() -> Response:
-        args = request.args
-        check_signature(TOKEN, args["signature"], args["timestamp"], args["nonce"])
-        xml = crypto.decrypt_message(
-            request.get_data(), args["msg_signature"], args["timestamp"], args["nonce"]
-        )
-        message = parse_message(xml)
-        reply = create_reply(message.content, message).render()
-        body = crypto.encrypt_message(reply, args["nonce"], args["timestamp"])
-        return Response(body, mimetype="application/xml")
-
-    return app
+from bench import floor_app, wechatpy_app  # noqa: E402
+from bench.pushes import SETTINGS, builder  # noqa: E402
 
 
 def measure(app: Flask, pushes: list[tuple[dict[str, str], bytes]], check: bytes) -> list[float]:
@@ -92,16 +52,16 @@ def main() -> None:
     # One line per push to stderr would measure the terminal, not the service.
     logging.getLogger("app").setLevel(logging.WARNING)
     contenders: dict[str, tuple[Flask, bytes]] = {
-        "bare Flask (success, no parsing)": (bare_flask(), b"success"),
-        "wechatpy 1.8 (decrypt, echo, encrypt)": (wechatpy_flask(), b"<Encrypt>"),
+        "bare Flask (success, no parsing)": (floor_app.app, b"success"),
+        "wechatpy 1.8 (decrypt, echo, encrypt)": (wechatpy_app.app, b"<Encrypt>"),
         "wx-push (same, + ledger, deadline)": (ours, b"<Encrypt>"),
     }
-    builder = PushBuilder(SETTINGS)
+    wechat = builder()
     timings: dict[str, list[float]] = {name: [] for name in contenders}
     for round_number in range(options.rounds):
         for name, (app, check) in contenders.items():
             pushes = [
-                builder.build(builder.complete({"MsgType": "text", "Content": f"你好 {n}"}))
+                wechat.build(wechat.complete({"MsgType": "text", "Content": f"你好 {n}"}))
                 for n in range(options.pushes)
             ]
             timings[name] += measure(app, pushes, check)

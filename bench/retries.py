@@ -176,7 +176,7 @@ def outage() -> None:
         workdir = Path(tmp)
         env = environment(workdir, redis_url)
         wechat = PushBuilder(load_settings(env, dotenv=False))
-        answered = Counter()
+        answered: Counter[str] = Counter()
         with gunicorn(env, workers=2, log=workdir / "gunicorn.log") as url:
             for n in range(40):
                 if n == 20:

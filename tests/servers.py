@@ -47,12 +47,17 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) -
 def gunicorn(
     env: Mapping[str, str], *, workers: int = 2, threads: int = 8, log: Path | None = None
 ) -> Iterator[str]:
-    """Run ``gunicorn wsgi:app`` from the repository with ``env`` alone; yield its base URL."""
+    """Run ``gunicorn wsgi:app`` from the repository with ``env`` alone; yield its base URL.
+
+    With a ``log``, the server's temporary files (the store's fallback file) go beside it, so
+    a test leaves nothing in the machine's /tmp.
+    """
     port = free_port()
     environ = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", "/tmp"),
         "WX_DOTENV": "/nonexistent/.env",
+        **({"TMPDIR": str(log.parent)} if log else {}),
         **env,
     }
     command = [

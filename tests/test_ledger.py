@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -9,9 +10,10 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from prometheus_client import REGISTRY
 
 from app.lease import LeaseKeeper
-from app.ledger import SUCCESS, Answer, Ledger, Result
+from app.ledger import SUCCESS, Answer, Claim, Ledger, Result
 from app.store import MemoryStore, SQLiteStore, Store
 from app.wechat.identity import PushKey
 
@@ -42,8 +44,8 @@ def _race(call: Callable[[], T], callers: int = 8) -> list[T]:
 
 def test_attempts_number_themselves(store: Store) -> None:
     ledger = Ledger(store, namespace="wx1", ttl=60)
-    assert [ledger.begin(key("push")) for _ in range(3)] == [1, 2, 3]
-    assert ledger.begin(key("other")) == 1
+    assert [ledger.begin(key("push")).attempt for _ in range(3)] == [1, 2, 3]
+    assert ledger.begin(key("other")).attempt == 1
 
 
 class RecordingStore(MemoryStore):
@@ -74,13 +76,13 @@ def test_store_keys_hold_no_openid() -> None:
 
 
 def test_accounts_sharing_a_store_do_not_collide(store: Store) -> None:
-    assert Ledger(store, namespace="wx1", ttl=60).begin(key("push")) == 1
-    assert Ledger(store, namespace="wx2", ttl=60).begin(key("push")) == 1
+    assert Ledger(store, namespace="wx1", ttl=60).begin(key("push")).attempt == 1
+    assert Ledger(store, namespace="wx2", ttl=60).begin(key("push")).attempt == 1
 
 
 def test_concurrent_attempts_get_distinct_numbers(store: Store) -> None:
     ledger = Ledger(store, namespace="wx1", ttl=60)
-    assert sorted(_race(lambda: ledger.begin(key("p")))) == list(range(1, 9))
+    assert sorted(_race(lambda: ledger.begin(key("p")).attempt)) == list(range(1, 9))
 
 
 def test_result_is_absent_until_finished(store: Store) -> None:
@@ -131,7 +133,7 @@ def test_entries_expire(store: Store) -> None:
     ledger.finish(key("p"), Result(None))
     threading.Event().wait(0.4)
     assert ledger.result(key("p")) is None
-    assert ledger.begin(key("p")) == 1
+    assert ledger.begin(key("p")).attempt == 1
 
 
 def test_a_claim_is_alive_while_renewed_and_taken_over_once_after(store: Store) -> None:
@@ -168,4 +170,34 @@ def test_the_lease_keeper_renews_until_released(store: Store) -> None:
     keeper.release(key("push"))
     time.sleep(0.4)
     assert ledger.orphaned(key("push"))
+    keeper.close()
+
+
+def test_the_first_claim_peeks_at_a_key_in_the_same_round_trip(store: Store) -> None:
+    ledger = Ledger(store, namespace="wx1", ttl=60)
+    store.set("kept:oUser", b"a kept reply", 60)
+    assert ledger.begin(key("p"), peek="kept:oUser") == Claim(1, b"a kept reply")
+    assert ledger.begin(key("q"), peek="kept:nobody") == Claim(1, None)
+    assert ledger.begin(key("p"), peek="kept:oUser") == Claim(2, b"a kept reply")
+
+
+def test_a_run_held_too_long_is_named_once_and_counted(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    ledger = Ledger(store, namespace="wx1", ttl=60)
+    keeper = LeaseKeeper(ledger, interval=0.05, hung_after=0.2)
+    before = REGISTRY.get_sample_value("wx_handlers_hung_total") or 0.0
+    running = REGISTRY.get_sample_value("wx_handlers_running") or 0.0
+    with caplog.at_level(logging.WARNING, logger="app.lease"):
+        keeper.hold(PushKey("msg", "oHung", "9"))
+        keeper.hold(key("quick"))
+        assert REGISTRY.get_sample_value("wx_handlers_running") == running + 2
+        keeper.release(key("quick"))
+        time.sleep(0.6)
+    hung = [r.getMessage() for r in caplog.records if "still running" in r.getMessage()]
+    assert len(hung) == 1 and "msg:user#" in hung[0] and "oHung" not in hung[0]
+    assert REGISTRY.get_sample_value("wx_handlers_hung_total") == before + 1
+    keeper.release(PushKey("msg", "oHung", "9"))
+    keeper.release(PushKey("msg", "oHung", "9"))  # twice is harmless
+    assert REGISTRY.get_sample_value("wx_handlers_running") == running
     keeper.close()

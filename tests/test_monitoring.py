@@ -118,3 +118,21 @@ def test_healthz_reports_a_sqlite_file_deleted_under_the_service(
         assert path.exists()
     finally:
         app.extensions["wechat"].close()
+
+
+def test_types_sent_on_the_wire_cannot_grow_the_series(app: Flask, client: FlaskClient) -> None:
+    # The label was MsgType (or Event) as received: any 1-128 characters, a new series each,
+    # kept for the life of the worker and printed by /metrics.
+    wechat = WeChatClient(app)
+    before = sample(client, "wx_pushes_total", type="unknown", outcome="success")
+    before_events = sample(client, "wx_pushes_total", type="event:unknown", outcome="success")
+    for n in range(5):
+        wechat.message(f"madeup{n}")
+        wechat.event(f"MADEUP_EVENT_{n}")
+    wechat.event("CLICK", "MENU_HELP")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "madeup" not in text and "MADEUP" not in text
+    assert sample(client, "wx_pushes_total", type="unknown", outcome="success") == before + 5
+    after_events = sample(client, "wx_pushes_total", type="event:unknown", outcome="success")
+    assert after_events == before_events + 5
+    assert 'type="event:CLICK"' in text

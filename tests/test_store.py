@@ -180,6 +180,19 @@ def test_add_after_expiry_succeeds(store: Store) -> None:
     assert store.get("k") == b"new"
 
 
+def test_add_and_peek_claims_and_reads_in_one_call(store: Store) -> None:
+    store.set("kept", b"reply", LONG)
+    assert store.add_and_peek("k", b"first", LONG, "kept") == (True, b"reply")
+    assert store.add_and_peek("k", b"second", LONG, "kept") == (False, b"reply")
+    assert store.add_and_peek("other", b"x", LONG, "absent") == (True, None)
+    assert store.get("k") == b"first"
+
+
+def test_add_and_peek_race_among_threads_has_one_winner(store: Store) -> None:
+    wins = _in_threads(12, lambda: store.add_and_peek("claim", b"x", LONG, "peek")[0])
+    assert wins.count(True) == 1
+
+
 def test_add_race_among_threads_has_one_winner(store: Store) -> None:
     for i in range(5):
         key = f"claim:{i}"

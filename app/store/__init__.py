@@ -59,14 +59,16 @@ def open_shared_store(url: str) -> Store:
         return primary
     digest = hashlib.sha256(url.encode()).hexdigest()[:16]
     path = os.path.join(tempfile.gettempdir(), f"wx-push-fallback-{digest}.db")
-    try:
-        host: Store = FailoverStore(
-            SQLiteStore(path), MemoryStore(), fallback_name="per-process memory (no dedup)"
-        )
-        name = f"the host's fallback file {path}"
-    except StoreError:
-        host, name = MemoryStore(), "per-process memory (no dedup across workers)"
-    return FailoverStore(primary, host, fallback_name=name)
+
+    def open_host_store() -> Store:
+        try:
+            return FailoverStore(
+                SQLiteStore(path), MemoryStore(), fallback_name="per-process memory (no dedup)"
+            )
+        except StoreError:
+            return MemoryStore()
+
+    return FailoverStore(primary, open_host_store, fallback_name=f"the host's fallback file {path}")
 
 
 def _sqlite_path(url: str) -> str:

@@ -45,21 +45,36 @@ class FailoverStore:
     def __init__(
         self,
         primary: Store,
-        fallback: Store,
+        fallback: Store | Callable[[], Store],
         *,
         retry_after: float = 5.0,
         fallback_name: str = "a local store",
     ) -> None:
-        """:param retry_after: seconds to stay on the fallback before trying the primary again.
+        """:param fallback: the store to fall back to, or a function that opens it when it is
+            first needed, so that a healthy service leaves no fallback file behind.
+        :param retry_after: seconds to stay on the fallback before trying the primary again.
         :param fallback_name: what the fallback is, for the log line that announces it.
         """
         self._primary = primary
-        self._fallback = fallback
+        self._open_fallback: Callable[[], Store]
+        if isinstance(fallback, Store):
+            self._open_fallback = lambda: fallback
+        else:
+            self._open_fallback = fallback
+        self._opened: Store | None = None
         self._retry_after = retry_after
         self._fallback_name = fallback_name
         self._down_until = 0.0
         self._remember_until = 0.0
         self._lock = threading.Lock()
+
+    @property
+    def _fallback(self) -> Store:
+        if self._opened is None:
+            with self._lock:
+                if self._opened is None:
+                    self._opened = self._open_fallback()
+        return self._opened
 
     @property
     def degraded(self) -> bool:
@@ -90,7 +105,7 @@ class FailoverStore:
 
     def _remembered(self, operation: Callable[[Store], _T]) -> _T | None:
         """What the fallback holds, in the moments after an outage; None otherwise or on error."""
-        if time.monotonic() >= self._remember_until:
+        if self._opened is None or time.monotonic() >= self._remember_until:
             return None
         try:
             return operation(self._fallback)
@@ -110,6 +125,16 @@ class FailoverStore:
         if not self.degraded and self._remembered(lambda store: store.get(key)) is not None:
             return False
         return self._call(lambda store: store.add(key, value, ttl))
+
+    def add_and_peek(
+        self, key: str, value: bytes, ttl: float, peek: str
+    ) -> tuple[bool, bytes | None]:
+        if not self.degraded and self._remembered(lambda store: store.get(key)) is not None:
+            return False, self.get(peek)
+        added, peeked = self._call(lambda store: store.add_and_peek(key, value, ttl, peek))
+        if peeked is None and not self.degraded:
+            peeked = self._remembered(lambda store: store.get(peek))
+        return added, peeked
 
     def take(self, key: str) -> bytes | None:
         value = self._call(lambda store: store.take(key))
@@ -148,4 +173,5 @@ class FailoverStore:
 
     def close(self) -> None:
         self._primary.close()
-        self._fallback.close()
+        if self._opened is not None:
+            self._opened.close()

@@ -133,6 +133,18 @@ class SQLiteStore:
             self._purge(conn)
             return self._add(conn, key, value, ttl)
 
+    def add_and_peek(
+        self, key: str, value: bytes, ttl: float, peek: str
+    ) -> tuple[bool, bytes | None]:
+        _check_ttl(ttl)
+        with self._connection("add") as conn:
+            self._purge(conn)
+            added = self._add(conn, key, value, ttl)
+            row = conn.execute(
+                "SELECT value FROM store WHERE key = ? AND expires > ?", (peek, time.time())
+            ).fetchone()
+        return added, None if row is None else bytes(row[0])
+
     def take(self, key: str) -> bytes | None:
         with self._connection("take") as conn:
             now = time.time()

@@ -1,0 +1,180 @@
+"""The servers under test: gunicorn on loopback, with its worker processes in view.
+
+Every server is started the way its users start it. Only the port and the worker count are
+the same for all; wx-push reads gunicorn.conf.py (gthread, access log, metrics) and the apps it
+is compared with take gunicorn's defaults (sync workers, no access log), as their users'
+``gunicorn -w N app:app`` does.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.servers import NO_ANSWER, ROOT, free_port, request, wait_for_port
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running gunicorn: its address and its master process."""
+
+    host: str
+    master: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def workers(self) -> list[int]:
+        """The PIDs of the worker processes now alive (children of the master)."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                # The command name may hold spaces; the fields after its ")" are fixed.
+                if int(stat.rsplit(")", 1)[1].split()[1]) == self.master:
+                    found.append(int(entry.name))
+        return sorted(found)
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user and system) the workers now alive have used, from /proc.
+
+        Per push this is the cost that a busy machine cannot distort much: other processes
+        stretch a push's latency, not the CPU it takes.
+        """
+        ticks = 0
+        for pid in self.workers():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def memory(self, pids: list[int] | None = None) -> dict[int, tuple[int, int]]:
+        """Each worker's resident memory in KiB and its thread count, from /proc.
+
+        :param pids: the workers to look at (default: those alive now).
+        """
+        sizes = {}
+        for pid in self.workers() if pids is None else pids:
+            try:
+                lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+            except OSError:
+                continue
+            fields = dict(line.split(":", 1) for line in lines if ":" in line)
+            sizes[pid] = (int(fields["VmRSS"].split()[0]), int(fields["Threads"]))
+        return sizes
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's open-files limit to its hard limit; servers started later inherit it.
+
+    :return: the new limit.
+    """
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+@contextmanager
+def gunicorn(
+    app: str,
+    *,
+    workers: int,
+    env: Mapping[str, str] | None = None,
+    args: Sequence[str] = (),
+    config: bool = False,
+    log: Path | None = None,
+) -> Iterator[Server]:
+    """Run gunicorn for ``app`` on a free loopback port until the block ends.
+
+    :param app: the WSGI app, ``module:attribute``, importable from the repository.
+    :param env: the environment besides PATH and HOME (no ``.env`` is read).
+    :param args: more gunicorn arguments, after the others (so they win).
+    :param config: read gunicorn.conf.py, as wx-push's users do.
+    :param log: where gunicorn's and the app's output goes (discarded by default).
+    """
+    port = free_port()
+    environ = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "WX_DOTENV": "/nonexistent/.env",
+        **(env or {}),
+    }
+    command = [sys.executable, "-m", "gunicorn"]
+    command += ["-c", "gunicorn.conf.py"] if config else ["--no-control-socket"]
+    command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), *args, app]
+    output = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=environ, stdout=output, stderr=output, start_new_session=True
+    )
+    server = Server(f"127.0.0.1:{port}", process.pid)
+    try:
+        wait_for_port(port, process, timeout=30)
+        # The master listens before its workers have booted: wait until all are answering.
+        deadline = time.monotonic() + 30
+        while len(server.workers()) < workers or request("GET", server.url)[0] == NO_ANSWER:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{app}: workers did not boot within 30 s (see {log})")
+            time.sleep(0.1)
+        time.sleep(0.5)
+        yield server
+    finally:
+        stop(process)
+        if log:
+            output.close()  # type: ignore[union-attr]
+
+
+def stop(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """Stop a server started in a session of its own: SIGTERM, then SIGKILL to its group.
+
+    Benchmarks leave handlers sleeping or hung, which a graceful shutdown would wait for. The
+    master is reaped only at the end, so until then its process group is this server's.
+    """
+    process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and not _exited(process.pid):
+        time.sleep(0.05)
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:  # nothing left in the group
+        pass
+    process.wait()
+
+
+def _exited(pid: int) -> bool:
+    """Whether the unreaped child ``pid`` has exited (is a zombie)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+#: What a server's log should not hold during a benchmark, and the text that shows it.
+PROBLEMS = {
+    "tracebacks": "Traceback",
+    "internal errors": "internal error",
+    "handler failures": "failed on",
+    "store degraded": "DEGRADED",
+    "workers timed out": "WORKER TIMEOUT",
+    "workers booted": "Booting worker",
+}
+
+
+def log_problems(log: Path, *, workers: int) -> dict[str, int]:
+    """Count what went wrong in a server's log; workers booted counts only restarts."""
+    text = log.read_text(errors="replace")
+    found = {name: text.count(word) for name, word in PROBLEMS.items()}
+    found["workers booted"] = max(0, found["workers booted"] - workers)
+    return {name: count for name, count in found.items() if count}

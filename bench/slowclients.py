@@ -1,0 +1,244 @@
+"""Slow clients and hung handlers: do ordinary pushes still get through?
+
+Three runs, each with ordinary pushes (a handler that answers at once) sent 5 a second for 10 s, as
+WeChat sends them, while something holds the server:
+
+* trickle: 200 connections straight to gunicorn send a push one byte a second, half of them
+  in the headers, half in the body;
+* hung: 200 pushes whose handler blocks for good (WeChat retries them as usual);
+* nginx: 2,000 such trickling connections to nginx running a site config (deploy/nginx.conf
+  by default; ``--nginx-conf`` for another) in front of gunicorn, over TLS as WeChat connects.
+
+Printed per run: the ordinary pushes answered with a reply and on which attempt, their latency
+(first attempt to reply), and what became of the tricklers.
+
+    .venv/bin/python bench/slowclients.py [--tricklers 200] [--hung 200] [--seconds 10]
+        [--nginx-conf deploy/nginx.conf] [--nginx-tricklers 2000] [--server-args ...] [--env ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import ssl
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import crowd, proxy, report, servers  # noqa: E402
+from bench import options as shared  # noqa: E402
+from bench.account import service_env  # noqa: E402
+from bench.pushes import raw_request, text_push, user  # noqa: E402
+from tests.servers import ROOT  # noqa: E402
+
+#: Users of the ordinary pushes are numbered from here, apart from the others'.
+ORDINARY_USERS = 1_000_000
+
+
+async def trickle(
+    host: str, raw: bytes, *, body: bool, stop: asyncio.Event, tls: ssl.SSLContext | None
+) -> str:
+    """Send ``raw`` one byte a second (the body only, when ``body``) until ``stop`` is set.
+
+    :return: how it ended: "held" (still open at the end), "refused", or "cut after N s"
+        (the server closed the connection or answered, N rounded to 5 s).
+    """
+    address, port = host.rsplit(":", 1)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        reader, writer = await asyncio.open_connection(address, int(port), ssl=tls)
+    except OSError as e:
+        return f"refused ({type(e).__name__}) after {5 * round((loop.time() - started) / 5)} s"
+    head, blank, rest = raw.partition(b"\r\n\r\n")
+    at_once, slowly = (head + blank, rest) if body else (b"", raw)
+    closed = asyncio.ensure_future(reader.read(1))  # done when the server answers or closes
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        writer.write(at_once)
+        for byte in slowly:
+            writer.write(bytes([byte]))
+            await writer.drain()
+            await asyncio.wait({closed, stopping}, timeout=1.0, return_when="FIRST_COMPLETED")
+            if closed.done():
+                break
+            if stopping.done():
+                return "held"
+    except (OSError, ssl.SSLError):
+        pass
+    finally:
+        closed.cancel()
+        stopping.cancel()
+        writer.transport.abort()
+    return f"cut after {5 * round((loop.time() - started) / 5)} s"
+
+
+def ordinary(host: str, options: argparse.Namespace, start: float) -> list[crowd.Push]:
+    """Quick pushes, ``options.rate`` a second from ``start`` to ``options.seconds``."""
+    count = int((options.seconds - start) * options.rate)
+    return [
+        crowd.Push(
+            "ordinary",
+            start + n / options.rate,
+            raw_request(*text_push(f"quick {n}", user(ORDINARY_USERS + n)), host),
+        )
+        for n in range(count)
+    ]
+
+
+async def under_pressure(
+    host: str,
+    pushes: list[crowd.Push],
+    trickled: list[tuple[bytes, bool]],
+    *,
+    tls: ssl.SSLContext | None = None,
+) -> tuple[list[crowd.Conversation], Counter[str]]:
+    """Play ``pushes`` while ``trickled`` requests trickle; stop trickling when they are done."""
+    stop = asyncio.Event()
+    tricklers = [
+        asyncio.create_task(trickle(host, raw, body=body, stop=stop, tls=tls))
+        for raw, body in trickled
+    ]
+    await asyncio.sleep(0.5)
+    try:
+        conversations = await crowd.gather(host, pushes, tls=tls)
+    finally:
+        stop.set()
+    endings = Counter(await asyncio.gather(*tricklers))
+    return conversations, endings
+
+
+def show(label: str, conversations: list[crowd.Conversation], endings: Counter[str]) -> None:
+    for kind in sorted({c.push.kind for c in conversations}):
+        print(f"  {kind} pushes:")
+        for line in crowd.describe([c for c in conversations if c.push.kind == kind]):
+            print(f"    {line}")
+    if endings:
+        print(f"  tricklers: {dict(sorted(endings.items()))}")
+
+
+@contextmanager
+def service(options: argparse.Namespace, workdir: Path) -> Iterator[servers.Server]:
+    env = {**service_env(workdir), "WX_HANDLERS": "bench.handlers", **shared.settings(options)}
+    log = workdir / "server.log"
+    with servers.gunicorn(
+        "wsgi:app",
+        workers=options.workers,
+        env=env,
+        args=shared.server_args(options),
+        config=True,
+        log=log,
+    ) as server:
+        yield server
+    print(f"  server log: {servers.log_problems(log, workers=options.workers) or 'no errors'}")
+
+
+def trickling(host: str, count: int) -> list[tuple[bytes, bool]]:
+    """``count`` valid pushes to trickle, half in their headers and half in their body."""
+    return [
+        (raw_request(*text_push(f"quick slow sender {n}", user(n)), host), n % 2 == 1)
+        for n in range(count)
+    ]
+
+
+def trickle_run(options: argparse.Namespace) -> None:
+    print(
+        f"slowclients/trickle: {options.tricklers} connections straight to gunicorn send a"
+        f" push 1 byte/s (half headers, half body); ordinary pushes {options.rate:g}/s for"
+        f" {options.seconds:g} s; wx-push: {shared.design(options)}"
+    )
+    print(f"  before the run: {report.machine()}")
+    with tempfile.TemporaryDirectory(prefix="wx-bench-") as tmp, service(options, Path(tmp)) as s:
+        pushes = ordinary(s.host, options, 1.0)
+        slow = trickling(s.host, options.tricklers)
+        show("trickle", *asyncio.run(under_pressure(s.host, pushes, slow)))
+
+
+def hung_run(options: argparse.Namespace) -> None:
+    print(
+        f"slowclients/hung: {options.hung} pushes whose handler blocks for good (sent within"
+        f" 1 s, retried as WeChat does); ordinary pushes {options.rate:g}/s for"
+        f" {options.seconds:g} s; wx-push: {shared.design(options)}"
+    )
+    print(f"  before the run: {report.machine()}")
+    with tempfile.TemporaryDirectory(prefix="wx-bench-") as tmp, service(options, Path(tmp)) as s:
+        hung = [
+            crowd.Push(
+                "hung", n / options.hung, raw_request(*text_push(f"hang {n}", user(n)), s.host)
+            )
+            for n in range(options.hung)
+        ]
+        pushes = hung + ordinary(s.host, options, 1.0)
+        show("hung", *asyncio.run(under_pressure(s.host, pushes, [])))
+
+
+def nginx_run(options: argparse.Namespace) -> None:
+    print(
+        f"slowclients/nginx: {options.nginx_tricklers} connections to nginx ({options.nginx_conf},"
+        f" worker_connections {options.nginx_worker_connections}, TLS) send a push 1 byte/s"
+        f" (half headers, half body); ordinary pushes {options.rate:g}/s through nginx for"
+        f" {options.seconds:g} s; wx-push: {shared.design(options)}"
+    )
+    print(f"  before the run: {report.machine()}")
+    tls = ssl.create_default_context()
+    tls.check_hostname = False
+    tls.verify_mode = ssl.CERT_NONE
+    with tempfile.TemporaryDirectory(prefix="wx-bench-") as tmp, service(options, Path(tmp)) as s:
+        with proxy.nginx(
+            options.nginx_conf,
+            s.host,
+            Path(tmp),
+            worker_connections=options.nginx_worker_connections,
+        ) as front:
+            pushes = ordinary(front.https, options, 1.0)
+            slow = trickling(front.https, options.nginx_tricklers)
+            result = asyncio.run(under_pressure(front.https, pushes, slow, tls=tls))
+        errors = (Path(tmp) / "error.log").read_text(errors="replace")
+        show("nginx", *result)
+        levels = Counter(re.findall(r"^\S+ \S+ \[(\w+)\]", errors, flags=re.M))
+        print(f"  nginx error log lines by level: {dict(levels) or 'none'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    shared.add_server_options(parser)
+    parser.add_argument("--tricklers", type=int, default=200, help="straight to gunicorn (200)")
+    parser.add_argument("--hung", type=int, default=200, help="pushes whose handler hangs (200)")
+    parser.add_argument("--seconds", type=float, default=10, help="seconds of ordinary pushes (10)")
+    parser.add_argument("--rate", type=float, default=5, help="ordinary pushes per second (5)")
+    parser.add_argument(
+        "--nginx-conf", type=Path, default=ROOT / "deploy" / "nginx.conf", help="site config"
+    )
+    parser.add_argument("--nginx-tricklers", type=int, default=2000, help="through nginx (2000)")
+    parser.add_argument(
+        "--nginx-worker-connections",
+        type=int,
+        default=768,
+        help="of the main nginx.conf around the site config (768, Debian's)",
+    )
+    parser.add_argument(
+        "--only", choices=("trickle", "hung", "nginx"), action="append", help="run only these"
+    )
+    options = parser.parse_args()
+    servers.raise_open_files_limit()
+    runs = options.only or ["trickle", "hung", "nginx"]
+    if "trickle" in runs:
+        trickle_run(options)
+    if "hung" in runs:
+        hung_run(options)
+    if "nginx" in runs:
+        if shutil.which("nginx") and shutil.which("openssl"):
+            nginx_run(options)
+        else:
+            print("slowclients/nginx: skipped, nginx or openssl is not installed")
+
+
+if __name__ == "__main__":
+    main()
