@@ -19,10 +19,6 @@ from typing import Any
 class Obj(list[tuple[str, Any]]):
     """A JSON object or XML element with children: ``(name, value)`` pairs, duplicates allowed."""
 
-    def names(self) -> list[str]:
-        """The field names, in order, repeated ones included."""
-        return [name for name, _ in self]
-
 
 class Raw(str):
     """A value written verbatim: a JSON number token or the text of an XML element."""

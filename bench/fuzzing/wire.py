@@ -169,12 +169,12 @@ class Wire:
         return lambda message: post(*self.push(message, mode, body_format, rng))
 
 
-def envelope(body_format: BodyFormat, encrypted: str, to_user: str = ACCOUNT) -> bytes:
+def envelope(body_format: BodyFormat, encrypted: str) -> bytes:
     """The body of a safe-mode push: ``ToUserName`` and ``Encrypt`` only."""
     if body_format is BodyFormat.JSON:
-        return f'{{"ToUserName":"{to_user}","Encrypt":"{encrypted}"}}'.encode()
+        return f'{{"ToUserName":"{ACCOUNT}","Encrypt":"{encrypted}"}}'.encode()
     return (
-        f"<xml><ToUserName><![CDATA[{to_user}]]></ToUserName>"
+        f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>"
         f"<Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
     ).encode()
 
