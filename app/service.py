@@ -121,6 +121,7 @@ class WeChatService:
 
         :return: the answer, or None when this attempt should lapse so that WeChat retries.
         """
+        arrived = time.time()
         key = message.push_key
         claim = self.ledger.begin(key, peek=self.delivery.kept_key(message.from_user_name))
         attempt = claim.attempt
@@ -149,7 +150,7 @@ class WeChatService:
                 self._settle_later(run, push, message, key, deadline)
         if result is not None:
             return self._answer_with(push, key, result)
-        return self._at_deadline(push, message, key, attempt)
+        return self._at_deadline(push, message, key, attempt, arrived)
 
     def _start(self, message: Message, key: PushKey, *, kept_replies: bool) -> _Run:
         """Start the handler on a native thread, under this process's lease."""
@@ -197,14 +198,19 @@ class WeChatService:
         return None
 
     def _at_deadline(
-        self, push: Push, message: Message, key: PushKey, attempt: int
+        self, push: Push, message: Message, key: PushKey, attempt: int, arrived: float
     ) -> Answer | None:
+        """Lapse for a retry, or answer "success" and leave the reply to late delivery.
+
+        :param arrived: the attempt's Unix time of arrival: whether it is WeChat's last
+            depends on when it came, not on how long it then waited.
+        """
         metrics.DEADLINE_MISSES.inc()
         strategy = self.settings.slow_strategy
         if attempt == 1 and strategy is not SlowStrategy.OFF:
             openid = message.from_user_name
             self.pool.background(lambda: self.delivery.typing(openid))
-        last = is_last_attempt(attempt, create_time=message.create_time, now=time.time())
+        last = is_last_attempt(attempt, create_time=message.create_time, now=arrived)
         if strategy is SlowStrategy.RETRY and not last:
             logger.info("handler for %s still running; attempt %d lapses for a retry", key, attempt)
             return None

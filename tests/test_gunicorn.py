@@ -303,3 +303,17 @@ def test_malformed_chunk_sizes_are_400(server: str, size: bytes, tmp_path: Path)
     )
     log = (tmp_path / "gunicorn.log").read_text()
     assert "Traceback" not in log and "internal error" not in log
+
+
+def test_the_log_has_one_line_per_push_and_never_calls_a_lapse_503(
+    server: str, sqlite_env: dict[str, str], tmp_path: Path
+) -> None:
+    # gunicorn's access log added a second line per push, and logged a lapse (a connection
+    # WeChat saw closed) as a 503.
+    wechat = builder(sqlite_env, user="oOneLine")
+    query, body = wechat.build(wechat.complete({"MsgType": "text", "Content": "sleep 1.3"}))
+    assert http_request("POST", server + "/wx", query, body) == (NO_ANSWER, b"")
+    time.sleep(0.5)
+    lines = (tmp_path / "gunicorn.log").read_text().splitlines()
+    assert [line for line in lines if '"POST /wx"' in line or " 503 " in line] == []
+    assert len([line for line in lines if " -> lapsed in " in line]) == 1
