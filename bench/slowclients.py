@@ -5,7 +5,8 @@ WeChat sends them, while something holds the server:
 
 * trickle: 200 connections straight to gunicorn send a push one byte a second, half of them
   in the headers, half in the body;
-* hung: 200 pushes whose handler blocks for good (WeChat retries them as usual);
+* hung: 200 pushes whose handler blocks for good (WeChat retries them as usual), then, once
+  WeChat has given up on them, 10 more ordinary pushes: has the service recovered?
 * nginx: 2,000 such trickling connections to nginx running a site config (deploy/nginx.conf
   by default; ``--nginx-conf`` for another) in front of gunicorn, over TLS as WeChat connects.
 
@@ -25,6 +26,7 @@ import shutil
 import ssl
 import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +42,8 @@ from tests.servers import ROOT  # noqa: E402
 
 #: Users of the ordinary pushes are numbered from here, apart from the others'.
 ORDINARY_USERS = 1_000_000
+#: Users of the ordinary pushes sent after the hung ones, apart from all others.
+LATER_USERS = 2_000_000
 
 
 async def trickle(
@@ -177,6 +181,22 @@ def hung_run(options: argparse.Namespace) -> None:
         ]
         pushes = hung + ordinary(s.host, options, 1.0)
         show("hung", *asyncio.run(under_pressure(s.host, pushes, [])))
+        # Has the service recovered once WeChat has given up on the hung pushes? A handler
+        # pool full of hung handlers would never run another handler.
+        time.sleep(options.settle)
+        later = [
+            crowd.Push(
+                "ordinary",
+                n / options.rate,
+                raw_request(*text_push(f"quick later {n}", user(LATER_USERS + n)), s.host),
+            )
+            for n in range(10)
+        ]
+        print(f"  {options.settle:g} s after the last conversation, 10 more ordinary pushes:")
+        for line in crowd.describe(asyncio.run(crowd.gather(s.host, later))):
+            print(f"    {line}")
+        threads = ", ".join(f"pid {pid}: {n}" for pid, (_, n) in s.memory().items())
+        print(f"  worker threads then: {threads}")
 
 
 def nginx_run(options: argparse.Namespace) -> None:
@@ -213,6 +233,12 @@ def main() -> None:
     parser.add_argument("--hung", type=int, default=200, help="pushes whose handler hangs (200)")
     parser.add_argument("--seconds", type=float, default=10, help="seconds of ordinary pushes (10)")
     parser.add_argument("--rate", type=float, default=5, help="ordinary pushes per second (5)")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=20,
+        help="seconds after the hung pushes' conversations before 10 more ordinary pushes (20)",
+    )
     parser.add_argument(
         "--nginx-conf", type=Path, default=ROOT / "deploy" / "nginx.conf", help="site config"
     )
