@@ -5,7 +5,7 @@ interleaved (floor, wechatpy, wx-push at c=1, then at c=2, …, then all again),
 per push; each point is the median round. The plot (matplotlib, no display needed) shows
 req/s and wrk's p99 against the connections open.
 
-    .venv/bin/python bench/sweep.py [--concurrency 1,2,4,8,16,32,64] [--duration 1.5] [--rounds 3]
+    .venv/bin/python bench/sweep.py [--concurrency 1,2,4,8,16,32,64] [--duration 1] [--rounds 3]
         [--plot bench/results/sweep.png] [--server-args ...] [--env KEY=VAL]
 """
 
@@ -50,7 +50,7 @@ def measure(options: argparse.Namespace, levels: list[int]) -> Sweep:
                 for server, contender in zip(started, contenders, strict=True):
                     # Enough unique pushes for the point, going by the server's best so far.
                     rate = fastest.get(contender.name, 3000.0)
-                    count = math.ceil(options.duration * rate * 2) + 1000
+                    count = math.ceil(options.duration * max(rate * 3, 2000))
                     result = wrk.run(
                         server.url + "/wx",
                         text_requests(count, server.host),
@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument(
         "--concurrency", default="1,2,4,8,16,32,64", help="connection counts (1,2,4,8,16,32,64)"
     )
-    parser.add_argument("--duration", type=float, default=1.5, help="seconds per point (1.5)")
+    parser.add_argument("--duration", type=int, default=1, help="seconds per point (1)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds over all points (3)")
     parser.add_argument("--plot", type=Path, default=RESULTS / "sweep.png", help="the PNG to write")
     options = parser.parse_args()
