@@ -24,6 +24,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -85,6 +86,9 @@ def plot(sweep: Sweep, title: str, path: Path) -> None:
         axes.grid(True, alpha=0.3)
     rates.set_ylim(bottom=0)
     tails.set_yscale("log")
+    tails.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    tails.yaxis.set_major_formatter(ScalarFormatter())
+    tails.yaxis.set_minor_formatter(NullFormatter())
     rates.legend(fontsize=8)
     figure.suptitle(title, fontsize=9)
     figure.tight_layout()
