@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import re
 import shutil
 import ssl
@@ -47,10 +48,17 @@ LATER_USERS = 2_000_000
 
 
 async def trickle(
-    host: str, raw: bytes, *, body: bool, stop: asyncio.Event, tls: ssl.SSLContext | None
+    host: str,
+    raw: bytes,
+    *,
+    body: bool,
+    opened: asyncio.Queue[None],
+    stop: asyncio.Event,
+    tls: ssl.SSLContext | None,
 ) -> str:
     """Send ``raw`` one byte a second (the body only, when ``body``) until ``stop`` is set.
 
+    :param opened: gets an item once the connection is open (or failed to open).
     :return: how it ended: "held" (still open at the end), "refused", or "cut after N s"
         (the server closed the connection or answered, N rounded to 5 s).
     """
@@ -61,6 +69,8 @@ async def trickle(
         reader, writer = await asyncio.open_connection(address, int(port), ssl=tls)
     except OSError as e:
         return f"refused ({type(e).__name__}) after {5 * round((loop.time() - started) / 5)} s"
+    finally:
+        opened.put_nowait(None)
     head, blank, rest = raw.partition(b"\r\n\r\n")
     at_once, slowly = (head + blank, rest) if body else (b"", raw)
     closed = asyncio.ensure_future(reader.read(1))  # done when the server answers or closes
@@ -104,13 +114,26 @@ async def under_pressure(
     *,
     tls: ssl.SSLContext | None = None,
 ) -> tuple[list[crowd.Conversation], Counter[str]]:
-    """Play ``pushes`` while ``trickled`` requests trickle; stop trickling when they are done."""
+    """Play ``pushes`` while ``trickled`` requests trickle; stop trickling when they are done.
+
+    The pushes start once every trickler has connected (a minute at most): the figures are
+    those of a server holding slow connections, not of one (or of this client) busy opening
+    them.
+    """
     stop = asyncio.Event()
+    opened: asyncio.Queue[None] = asyncio.Queue()
     tricklers = [
-        asyncio.create_task(trickle(host, raw, body=body, stop=stop, tls=tls))
+        asyncio.create_task(trickle(host, raw, body=body, opened=opened, stop=stop, tls=tls))
         for raw, body in trickled
     ]
-    await asyncio.sleep(0.5)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(60):
+            for _ in tricklers:
+                await opened.get()
+    if tricklers:
+        print(f"  {len(tricklers)} tricklers connecting took {loop.time() - started:.1f} s")
     try:
         conversations = await crowd.gather(host, pushes, tls=tls)
     finally:
