@@ -37,6 +37,9 @@ def site_config(source: Path, tmp: Path, *, upstream: str, http: int, https: int
         capture_output=True,
     )
     site = source.read_text()
+    https_site = source.parent / "nginx-https.conf"  # the deploy kit's 443 server, installed after
+    if https_site.exists():  # the certificate exists; here the test certificate stands in
+        site += "\n" + https_site.read_text()
     site = re.sub(r"^\s*listen\s+\[::\][^;]*;", "", site, flags=re.M)
     site = re.sub(r"listen\s+80\b", f"listen 127.0.0.1:{http}", site)
     site = re.sub(r"listen\s+443\b", f"listen 127.0.0.1:{https}", site)

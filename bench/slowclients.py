@@ -66,7 +66,9 @@ async def trickle(
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
-        reader, writer = await asyncio.open_connection(address, int(port), ssl=tls)
+        reader, writer = await asyncio.open_connection(
+            address, int(port), ssl=tls, local_addr=(ATTACKER, 0)
+        )
     except OSError as e:
         return f"refused ({type(e).__name__}) after {5 * round((loop.time() - started) / 5)} s"
     finally:
@@ -92,6 +94,11 @@ async def trickle(
         stopping.cancel()
         writer.transport.abort()
     return f"cut after {5 * round((loop.time() - started) / 5)} s"
+
+
+#: The address the tricklers connect from, another loopback address than the ordinary pushes'
+#: (127.0.0.1): an attacker is not WeChat, and nginx's limits are per address.
+ATTACKER = "127.0.0.66"
 
 
 def ordinary(host: str, options: argparse.Namespace, start: float) -> list[crowd.Push]:
@@ -269,8 +276,8 @@ def main() -> None:
     parser.add_argument(
         "--nginx-worker-connections",
         type=int,
-        default=768,
-        help="of the main nginx.conf around the site config (768, Debian's)",
+        default=8192,
+        help="of the main nginx.conf around the site config (8192, as deploy/nginx-main.conf)",
     )
     parser.add_argument(
         "--only", choices=("trickle", "hung", "nginx"), action="append", help="run only these"
