@@ -29,7 +29,7 @@ lint: $(VENV)/.dev-deps
 
 # Figures for choosing a design: cost per push in-process, HTTP throughput beside bare Flask
 # and wechatpy, a concurrency sweep (bench/results/sweep.png), a burst of slow conversations,
-# slow clients and hung handlers, then the retry figures. About 8 minutes; needs wrk, Redis
+# slow clients and hung handlers, then the retry figures. 6 to 9 minutes; needs wrk, Redis
 # on 127.0.0.1:6379 and nginx (README: Benchmarks).
 bench: $(VENV)/.bench-deps
 	$(BIN)/python bench/compare.py --pushes 1000 --rounds 3

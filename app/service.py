@@ -264,15 +264,16 @@ class WeChatService:
 
     @staticmethod
     def _polls(deadline: float) -> Iterator[None]:
-        """Yield at once, then after growing pauses (20 to 250 ms) while one fits the deadline.
+        """Yield at once, then after growing pauses (20 to 250 ms), the last one cut to end at
+        the deadline: a run finishing in the final moments is still seen.
 
         Only attempts following a run on another process poll; a run of this process is waited
         on directly.
         """
         pause = 0.02
         yield
-        while time.monotonic() + pause < deadline:
-            time.sleep(pause)
+        while (left := deadline - time.monotonic()) > 0.005:
+            time.sleep(min(pause, left - 0.005))
             pause = min(pause * 2, 0.25)
             yield
 

@@ -37,6 +37,9 @@ def site_config(source: Path, tmp: Path, *, upstream: str, http: int, https: int
         capture_output=True,
     )
     site = source.read_text()
+    https_site = source.parent / "nginx-https.conf"  # the deploy kit's 443 server, installed after
+    if https_site.exists():  # the certificate exists; here the test certificate stands in
+        site += "\n" + https_site.read_text()
     site = re.sub(r"^\s*listen\s+\[::\][^;]*;", "", site, flags=re.M)
     site = re.sub(r"listen\s+80\b", f"listen 127.0.0.1:{http}", site)
     site = re.sub(r"listen\s+443\b", f"listen 127.0.0.1:{https}", site)
@@ -51,11 +54,17 @@ def site_config(source: Path, tmp: Path, *, upstream: str, http: int, https: int
     return re.sub(r"include\s+/etc/nginx/([^;\s]+);", beside, site)
 
 
-@contextmanager
-def nginx(
-    source: Path, upstream: str, tmp: Path, *, worker_connections: int = 768
-) -> Iterator[Proxy]:
-    """Run nginx with the site config ``source`` in front of ``upstream`` ("host:port")."""
+@dataclass(frozen=True)
+class Config:
+    """nginx's main config file for a run and the ports its servers listen on."""
+
+    main: Path
+    http: int
+    https: int
+
+
+def write_config(source: Path, tmp: Path, *, upstream: str, worker_connections: int) -> Config:
+    """Write ``tmp/nginx.conf`` around ``source`` rewritten for loopback (``tmp/site.conf``)."""
     http, https = free_port(), free_port()
     (tmp / "site.conf").write_text(
         site_config(source, tmp, upstream=upstream, http=http, https=https)
@@ -70,10 +79,19 @@ def nginx(
         f"events {{ worker_connections {worker_connections}; }}\n"
         f"http {{\n  access_log off;\n{temp_paths}\n  include {tmp}/site.conf;\n}}\n"
     )
-    process = subprocess.Popen(["nginx", "-p", str(tmp), "-c", str(main)])
+    return Config(main, http, https)
+
+
+@contextmanager
+def nginx(
+    source: Path, upstream: str, tmp: Path, *, worker_connections: int = 768
+) -> Iterator[Proxy]:
+    """Run nginx with the site config ``source`` in front of ``upstream`` ("host:port")."""
+    config = write_config(source, tmp, upstream=upstream, worker_connections=worker_connections)
+    process = subprocess.Popen(["nginx", "-p", str(tmp), "-c", str(config.main)])
     try:
-        wait_for_port(https, process, timeout=10)
-        yield Proxy(f"127.0.0.1:{http}", f"127.0.0.1:{https}")
+        wait_for_port(config.https, process, timeout=10)
+        yield Proxy(f"127.0.0.1:{config.http}", f"127.0.0.1:{config.https}")
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -5,7 +5,8 @@ WeChat sends them, while something holds the server:
 
 * trickle: 200 connections straight to gunicorn send a push one byte a second, half of them
   in the headers, half in the body;
-* hung: 200 pushes whose handler blocks for good (WeChat retries them as usual);
+* hung: 200 pushes whose handler blocks for good (WeChat retries them as usual), then, once
+  WeChat has given up on them, 10 more ordinary pushes: has the service recovered?
 * nginx: 2,000 such trickling connections to nginx running a site config (deploy/nginx.conf
   by default; ``--nginx-conf`` for another) in front of gunicorn, over TLS as WeChat connects.
 
@@ -20,11 +21,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import re
 import shutil
 import ssl
 import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,13 +43,22 @@ from tests.servers import ROOT  # noqa: E402
 
 #: Users of the ordinary pushes are numbered from here, apart from the others'.
 ORDINARY_USERS = 1_000_000
+#: Users of the ordinary pushes sent after the hung ones, apart from all others.
+LATER_USERS = 2_000_000
 
 
 async def trickle(
-    host: str, raw: bytes, *, body: bool, stop: asyncio.Event, tls: ssl.SSLContext | None
+    host: str,
+    raw: bytes,
+    *,
+    body: bool,
+    opened: asyncio.Queue[None],
+    stop: asyncio.Event,
+    tls: ssl.SSLContext | None,
 ) -> str:
     """Send ``raw`` one byte a second (the body only, when ``body``) until ``stop`` is set.
 
+    :param opened: gets an item once the connection is open (or failed to open).
     :return: how it ended: "held" (still open at the end), "refused", or "cut after N s"
         (the server closed the connection or answered, N rounded to 5 s).
     """
@@ -54,9 +66,13 @@ async def trickle(
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
-        reader, writer = await asyncio.open_connection(address, int(port), ssl=tls)
+        reader, writer = await asyncio.open_connection(
+            address, int(port), ssl=tls, local_addr=(ATTACKER, 0)
+        )
     except OSError as e:
         return f"refused ({type(e).__name__}) after {5 * round((loop.time() - started) / 5)} s"
+    finally:
+        opened.put_nowait(None)
     head, blank, rest = raw.partition(b"\r\n\r\n")
     at_once, slowly = (head + blank, rest) if body else (b"", raw)
     closed = asyncio.ensure_future(reader.read(1))  # done when the server answers or closes
@@ -80,6 +96,11 @@ async def trickle(
     return f"cut after {5 * round((loop.time() - started) / 5)} s"
 
 
+#: The address the tricklers connect from, another loopback address than the ordinary pushes'
+#: (127.0.0.1): an attacker is not WeChat, and nginx's limits are per address.
+ATTACKER = "127.0.0.66"
+
+
 def ordinary(host: str, options: argparse.Namespace, start: float) -> list[crowd.Push]:
     """Quick pushes, ``options.rate`` a second from ``start`` to ``options.seconds``."""
     count = int((options.seconds - start) * options.rate)
@@ -100,13 +121,26 @@ async def under_pressure(
     *,
     tls: ssl.SSLContext | None = None,
 ) -> tuple[list[crowd.Conversation], Counter[str]]:
-    """Play ``pushes`` while ``trickled`` requests trickle; stop trickling when they are done."""
+    """Play ``pushes`` while ``trickled`` requests trickle; stop trickling when they are done.
+
+    The pushes start once every trickler has connected (a minute at most): the figures are
+    those of a server holding slow connections, not of one (or of this client) busy opening
+    them.
+    """
     stop = asyncio.Event()
+    opened: asyncio.Queue[None] = asyncio.Queue()
     tricklers = [
-        asyncio.create_task(trickle(host, raw, body=body, stop=stop, tls=tls))
+        asyncio.create_task(trickle(host, raw, body=body, opened=opened, stop=stop, tls=tls))
         for raw, body in trickled
     ]
-    await asyncio.sleep(0.5)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(60):
+            for _ in tricklers:
+                await opened.get()
+    if tricklers:
+        print(f"  {len(tricklers)} tricklers connecting took {loop.time() - started:.1f} s")
     try:
         conversations = await crowd.gather(host, pushes, tls=tls)
     finally:
@@ -177,6 +211,22 @@ def hung_run(options: argparse.Namespace) -> None:
         ]
         pushes = hung + ordinary(s.host, options, 1.0)
         show("hung", *asyncio.run(under_pressure(s.host, pushes, [])))
+        # Has the service recovered once WeChat has given up on the hung pushes? A handler
+        # pool full of hung handlers would never run another handler.
+        time.sleep(options.settle)
+        later = [
+            crowd.Push(
+                "ordinary",
+                n / options.rate,
+                raw_request(*text_push(f"quick later {n}", user(LATER_USERS + n)), s.host),
+            )
+            for n in range(10)
+        ]
+        print(f"  {options.settle:g} s after the last conversation, 10 more ordinary pushes:")
+        for line in crowd.describe(asyncio.run(crowd.gather(s.host, later))):
+            print(f"    {line}")
+        threads = ", ".join(f"pid {pid}: {n}" for pid, (_, n) in s.memory().items())
+        print(f"  worker threads then: {threads}")
 
 
 def nginx_run(options: argparse.Namespace) -> None:
@@ -214,14 +264,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10, help="seconds of ordinary pushes (10)")
     parser.add_argument("--rate", type=float, default=5, help="ordinary pushes per second (5)")
     parser.add_argument(
+        "--settle",
+        type=float,
+        default=20,
+        help="seconds after the hung pushes' conversations before 10 more ordinary pushes (20)",
+    )
+    parser.add_argument(
         "--nginx-conf", type=Path, default=ROOT / "deploy" / "nginx.conf", help="site config"
     )
     parser.add_argument("--nginx-tricklers", type=int, default=2000, help="through nginx (2000)")
     parser.add_argument(
         "--nginx-worker-connections",
         type=int,
-        default=768,
-        help="of the main nginx.conf around the site config (768, Debian's)",
+        default=8192,
+        help="of the main nginx.conf around the site config (8192, as deploy/nginx-main.conf)",
     )
     parser.add_argument(
         "--only", choices=("trickle", "hung", "nginx"), action="append", help="run only these"

@@ -5,7 +5,7 @@ interleaved (floor, wechatpy, wx-push at c=1, then at c=2, …, then all again),
 per push; each point is the median round. The plot (matplotlib, no display needed) shows
 req/s and wrk's p99 against the connections open.
 
-    .venv/bin/python bench/sweep.py [--concurrency 1,2,4,8,16,32,64] [--duration 1.5] [--rounds 3]
+    .venv/bin/python bench/sweep.py [--concurrency 1,2,4,8,16,32,64] [--duration 1] [--rounds 3]
         [--plot bench/results/sweep.png] [--server-args ...] [--env KEY=VAL]
 """
 
@@ -24,6 +24,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -50,7 +51,7 @@ def measure(options: argparse.Namespace, levels: list[int]) -> Sweep:
                 for server, contender in zip(started, contenders, strict=True):
                     # Enough unique pushes for the point, going by the server's best so far.
                     rate = fastest.get(contender.name, 3000.0)
-                    count = math.ceil(options.duration * rate * 2) + 1000
+                    count = math.ceil(options.duration * max(rate * 3, 2000))
                     result = wrk.run(
                         server.url + "/wx",
                         text_requests(count, server.host),
@@ -85,6 +86,9 @@ def plot(sweep: Sweep, title: str, path: Path) -> None:
         axes.grid(True, alpha=0.3)
     rates.set_ylim(bottom=0)
     tails.set_yscale("log")
+    tails.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    tails.yaxis.set_major_formatter(ScalarFormatter())
+    tails.yaxis.set_minor_formatter(NullFormatter())
     rates.legend(fontsize=8)
     figure.suptitle(title, fontsize=9)
     figure.tight_layout()
@@ -100,7 +104,7 @@ def main() -> None:
     parser.add_argument(
         "--concurrency", default="1,2,4,8,16,32,64", help="connection counts (1,2,4,8,16,32,64)"
     )
-    parser.add_argument("--duration", type=float, default=1.5, help="seconds per point (1.5)")
+    parser.add_argument("--duration", type=int, default=1, help="seconds per point (1)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds over all points (3)")
     parser.add_argument("--plot", type=Path, default=RESULTS / "sweep.png", help="the PNG to write")
     options = parser.parse_args()

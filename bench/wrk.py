@@ -46,8 +46,9 @@ def write_requests(requests: Sequence[bytes], path: Path) -> None:
             out.write(raw)
 
 
-def run(url: str, requests: Sequence[bytes], *, connections: int, seconds: float) -> WrkResult:
-    """Run wrk for ``seconds`` with ``connections`` open, sending ``requests`` in turn.
+def run(url: str, requests: Sequence[bytes], *, connections: int, seconds: int) -> WrkResult:
+    """Run wrk for ``seconds`` (whole: wrk takes no fractions) with ``connections`` open,
+    sending ``requests`` in turn.
 
     :raises RuntimeError: wrk failed or printed no summary.
     """
@@ -55,7 +56,7 @@ def run(url: str, requests: Sequence[bytes], *, connections: int, seconds: float
     with tempfile.TemporaryDirectory(prefix="wx-bench-wrk-") as tmp:
         path = Path(tmp) / "pushes.bin"
         write_requests(requests, path)
-        command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s"]
+        command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s"]
         command += ["--timeout", "10s", "-s", str(SCRIPT), url, "--", str(path), str(threads)]
         done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
     for line in done.stdout.splitlines():
@@ -63,7 +64,8 @@ def run(url: str, requests: Sequence[bytes], *, connections: int, seconds: float
             data = json.loads(line.removeprefix("wrk-json "))
             break
     else:
-        raise RuntimeError(f"wrk printed no summary (exit {done.returncode}): {done.stderr}")
+        output = (done.stdout + done.stderr).strip()[-2000:]
+        raise RuntimeError(f"wrk printed no summary (exit {done.returncode}): {output}")
     kinds = ("connect", "read", "write", "status", "timeout")
     return WrkResult(
         requests=data["requests"],

@@ -7,7 +7,9 @@
 -- The file holds raw HTTP requests, each after a line with its length in bytes. Thread i of n
 -- sends requests i, i+n, i+2n... so no two threads send the same push; a thread that runs out
 -- starts over (then pushes repeat, the service answers them from its ledger) and says so in
--- the summary. done() prints one line, "wrk-json {...}", that bench/wrk.py reads.
+-- the summary. (wrk asks each thread for one request up front that it never sends: that
+-- push is skipped, not repeated.) done() prints one line, "wrk-json {...}", that
+-- bench/wrk.py reads.
 
 local threads = {}
 local counter = 0
