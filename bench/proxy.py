@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.nginxkit import self_signed
 from tests.servers import free_port, wait_for_port
 
 
@@ -29,13 +30,7 @@ class Proxy:
 
 def site_config(source: Path, tmp: Path, *, upstream: str, http: int, https: int) -> str:
     """``source`` rewritten for loopback, a certificate in ``tmp`` and ``upstream``."""
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-        + ["-keyout", str(tmp / "key.pem"), "-out", str(tmp / "cert.pem")]
-        + ["-subj", "/CN=wx.example.com"],
-        check=True,
-        capture_output=True,
-    )
+    self_signed(tmp)
     site = source.read_text()
     https_site = source.parent / "nginx-https.conf"  # the deploy kit's 443 server, installed after
     if https_site.exists():  # the certificate exists; here the test certificate stands in
