@@ -19,8 +19,14 @@ from prometheus_client import multiprocess  # noqa: E402  (reads the directory s
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 #: Two processes per core is plenty: pushes are small and handlers mostly wait on I/O.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-#: Threads let one process serve pushes while other pushes wait on slow handlers.
-worker_class = "gthread"
+#: gevent: every connection is a greenlet, so attempts waiting for slow handlers (a burst of
+#: LLM conversations) and clients that send slowly cost kilobytes, not threads; handlers run on
+#: native threads all the same (WX_HANDLER_THREADS, app/runner.py). Measured against gthread
+#: in README's architecture section.
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
+#: Connections one worker holds at once: WeChat's pushes plus retries waiting on handlers.
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "2000"))
+#: For GUNICORN_WORKER_CLASS=gthread only.
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 #: Backstop for a stuck worker; the service itself answers within WX_DEADLINE.
 timeout = 30
@@ -35,15 +41,24 @@ forwarded_allow_ips = "127.0.0.1,::1"
 #: No gunicornc control socket: nothing uses it, and every instance on a host would share
 #: one default path ($HOME/.gunicorn/gunicorn.ctl).
 control_socket_disable = True
-accesslog = "-"
+#: No access log of gunicorn's own: the service logs one line per push (with "lapsed" where
+#: gunicorn would say 503 for a connection WeChat saw closed) and one per refusal, and nginx
+#: logs every request; a second line per push cost ~14 % of the throughput. GUNICORN_ACCESS_LOG=-
+#: turns it on, to stdout.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 #: The path without its query: a signed query can be replayed within the timestamp window.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 
 
 def worker_exit(server, worker):  # type: ignore[no-untyped-def]
-    """Let handlers still running finish and deliver what users are owed before exiting."""
-    service = getattr(worker.wsgi, "extensions", {}).get("wechat")
+    """Let handlers still running finish and deliver what users are owed before exiting.
+
+    A worker whose app failed to load (a broken WX_HANDLERS module) has no ``wsgi`` and
+    nothing to finish; gunicorn has already logged why it failed.
+    """
+    app = getattr(worker, "wsgi", None)
+    service = getattr(app, "extensions", {}).get("wechat")
     if service is not None:
         service.close()
 

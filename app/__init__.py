@@ -13,25 +13,15 @@ Handler authors import what they need from here::
 
 from __future__ import annotations
 
-import hashlib
-
 from flask import Flask
 
 from config import Settings, load_settings
 
-from . import demo, logs, monitoring
+from . import logs
 from .cli import wx
-from .client import WeChatAPI
-from .delivery import Delivery
-from .lease import LEASE_RENEWAL, LeaseKeeper
-from .ledger import Ledger
+from .extension import Accounts as Accounts
+from .extension import WeChatPush as WeChatPush
 from .router import Router as Router
-from .router import load_router
-from .runner import HandlerPool
-from .service import WeChatService, build_account
-from .store import MemoryStore, open_store
-from .store.failover import FailoverStore
-from .views import bp
 from .wechat.messages import Event as Event
 from .wechat.messages import Message as Message
 from .wechat.replies import Article as Article
@@ -46,11 +36,13 @@ from .wechat.replies import VoiceReply as VoiceReply
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Build the service for one account.
+    """Build the service: every configured account on a Flask app of its own.
 
-    Nothing happens at import time; this opens the store and starts no thread until a push
-    arrives. Call ``app.extensions["wechat"].close()`` to finish pending work (gunicorn's
-    ``worker_exit`` hook does).
+    Each account answers at its path (WX_PATH for the default account), beside /healthz and,
+    unless WX_METRICS is off, /metrics. Nothing happens at import time; this opens the store and
+    starts no thread until a push arrives. Call ``app.extensions["wechat"].close()`` to finish
+    pending work (gunicorn's ``worker_exit`` hook does). To add the service to an application
+    you already have, use :class:`WeChatPush` instead.
 
     :param settings: tests pass their own; by default they are read from the environment and
         ``.env`` (see ``.env.example``).
@@ -59,36 +51,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """
     settings = settings if settings is not None else load_settings()
     logs.configure(settings.log_format)
-    router = load_router(settings.handlers) if settings.handlers else demo.router
-    store = FailoverStore(open_store(settings.store_url), MemoryStore())
-    namespace = (
-        settings.appid or "token-" + hashlib.sha256(settings.token.encode()).hexdigest()[:12]
-    )
-    api = (
-        WeChatAPI(
-            settings.appid,
-            settings.appsecret,
-            store,
-            base_url=settings.api_base,
-            token_endpoint=settings.token_endpoint.value,
-        )
-        if settings.appsecret
-        else None
-    )
-    ledger = Ledger(store, namespace=namespace, ttl=settings.ledger_ttl)
     app = Flask(__name__, static_folder=None)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body
-    app.extensions["wechat"] = WeChatService(
-        settings,
-        build_account(settings),
-        router,
-        store=store,
-        ledger=ledger,
-        pool=HandlerPool(settings.handler_threads),
-        delivery=Delivery(store, namespace=namespace, api=api),
-        leases=LeaseKeeper(ledger, interval=LEASE_RENEWAL),
-    )
-    app.register_blueprint(bp, url_prefix=settings.path)
-    monitoring.init_app(app, metrics=settings.metrics)
+    WeChatPush(app, settings=settings, healthz=True, metrics=settings.metrics)
     app.cli.add_command(wx)
     return app

@@ -28,7 +28,7 @@ Fields = dict[str, Any]
 
 
 class CustomerService(Protocol):
-    """The part of the API client late delivery uses (:class:`app.client.WeChatAPI`)."""
+    """The part of the API client late delivery uses (:class:`app.api.WeChatAPI`)."""
 
     def send_custom(self, openid: str, msgtype: str, payload: Mapping[str, Any]) -> object:
         """Send one customer-service message; raises when WeChat refuses or cannot be reached."""
@@ -153,6 +153,14 @@ class Delivery:
             reply.get("MsgType"),
             pseudonym(openid),
         )
+
+    def kept_key(self, openid: str) -> str | None:
+        """The store key of the replies kept for ``openid``; None when none are ever kept.
+
+        The ledger reads it along with a push's claim, so that knowing there is nothing to
+        take costs no round trip of its own.
+        """
+        return None if self._api is not None else self._pending_key(openid)
 
     def take_pending(self, openid: str) -> Fields | None:
         """Take the oldest reply kept for ``openid``; the rest wait for later messages."""

@@ -16,42 +16,62 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
+from . import metrics
 from .ledger import Ledger
+from .wechat.identity import PushKey
 
 logger = logging.getLogger(__name__)
 
-#: Seconds between renewals; the lease itself lasts :data:`app.ledger.LEASE_TTL`.
-LEASE_RENEWAL = 1.0
+#: Seconds after which a run still going is logged as probably hung: far past any deadline,
+#: and past what WeChat's retries and the customer-service window make useful.
+HUNG_AFTER = 60.0
 
 
 class LeaseKeeper:
-    """Renews the leases of the pushes this process holds, from one daemon thread."""
+    """Renews the leases of the pushes this process runs, from one daemon thread, and names the
+    runs that seem hung.
 
-    def __init__(self, ledger: Ledger, *, interval: float) -> None:
+    A handler that never returns keeps its native thread (at most WX_HANDLER_THREADS run at
+    once, so hung runs are bounded) and its lease; after :data:`HUNG_AFTER` seconds it is
+    logged once by push and counted in ``wx_handlers_hung_total``. ``wx_handlers_running``
+    counts the runs in progress.
+    """
+
+    def __init__(self, ledger: Ledger, *, interval: float, hung_after: float = HUNG_AFTER) -> None:
         self._ledger = ledger
         self._interval = interval
-        self._held: set[str] = set()
+        self._hung_after = hung_after
+        # Plain dict and set: their single operations are atomic, and release() may be called
+        # from gevent's hub, where no lock may be waited on.
+        self._held: dict[PushKey, tuple[float, float]] = {}  # monotonic start, Unix claim
+        self._reported: set[PushKey] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
-    def hold(self, push_key: str) -> None:
+    def hold(self, push_key: PushKey) -> None:
         """Keep renewing the lease of ``push_key`` until :meth:`release`.
 
         The thread starts on first use, inside the worker process: a thread started before
         gunicorn forks would not exist in the workers.
         """
-        with self._lock:
-            self._held.add(push_key)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._renew, name="wx-lease", daemon=True)
-                self._thread.start()
+        self._held[push_key] = (time.monotonic(), time.time())
+        metrics.HANDLERS_RUNNING.inc()
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._renew, name="wx-lease", daemon=True
+                    )
+                    self._thread.start()
 
-    def release(self, push_key: str) -> None:
-        """Stop renewing; the lease runs out on its own, after the result is recorded."""
-        with self._lock:
-            self._held.discard(push_key)
+    def release(self, push_key: PushKey) -> None:
+        """Stop renewing; the lease runs out on its own. Releasing twice is harmless."""
+        if self._held.pop(push_key, None) is not None:
+            metrics.HANDLERS_RUNNING.dec()
+        self._reported.discard(push_key)
 
     def close(self) -> None:
         """Stop the renewing thread (after the handlers have finished)."""
@@ -61,10 +81,18 @@ class LeaseKeeper:
 
     def _renew(self) -> None:
         while not self._stop.wait(self._interval):
-            with self._lock:
-                held = list(self._held)
-            for push_key in held:
+            now = time.monotonic()
+            for push_key, (started, claimed_at) in list(self._held.items()):
                 try:
-                    self._ledger.renew(push_key)
+                    self._ledger.renew(push_key, claimed_at=claimed_at)
                 except Exception as e:  # a store hiccup must not end renewing for the others
                     logger.warning("lease of a push not renewed: %s", e)
+                if now - started >= self._hung_after and push_key not in self._reported:
+                    self._reported.add(push_key)
+                    metrics.HANDLERS_HUNG.inc()
+                    logger.warning(
+                        "handler for %s still running after %.0f s: hung? It keeps one of the"
+                        " WX_HANDLER_THREADS threads until it returns",
+                        push_key,
+                        now - started,
+                    )

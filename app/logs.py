@@ -2,39 +2,56 @@
 
 Lines go to stderr, where gunicorn and systemd collect them, as plain text or, with
 ``WX_LOG_FORMAT=json``, as one JSON object per line for log shippers. A push line names the
-account, the message type, MsgId, the outcome and the latency; message content and user
-OpenIDs appear only with ``WX_LOG_CONTENT=true`` (debugging, not production). Other lines that
-concern one user (slow handlers, late delivery) name them by :func:`pseudonym`.
+account's original ID, the message type, MsgId, the outcome and the latency; message content and
+user OpenIDs appear only with ``WX_LOG_CONTENT=true`` (debugging, not production). Other lines
+that concern one user (slow handlers, late delivery) name them by :func:`pseudonym`. Every line
+logged for an account's work carries the account's name (WX_ACCOUNTS), from :mod:`app.scope`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import sys
 import time
 from typing import Any
 
+from . import scope
+from .wechat.identity import pseudonym as pseudonym
+
 #: The package's root logger; every module logs below it.
 ROOT = "app"
-_FIELDS = ("account", "type", "msg_id", "outcome", "latency_ms", "attempt", "user", "content")
+_FIELDS = ("account", "to", "type", "msg_id", "outcome", "latency_ms", "attempt", "user", "content")
 
 
-def pseudonym(openid: str) -> str:
-    """A short stable stand-in for an OpenID, so lines about one user can be followed.
+class AccountFilter(logging.Filter):
+    """Gives each line logged for an account's work an ``account`` attribute, its name.
 
-    An OpenID identifies a person to anyone holding the account; the stand-in does not, yet it
-    is the same on every line, worker and host.
+    The service's own handler has it; an application that embeds the service and has handlers
+    of its own can add it to them, and use ``%(account)s`` in their formats.
     """
-    return "user#" + hashlib.blake2b(openid.encode(), digest_size=5).hexdigest()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        name = scope.account()
+        if name and not hasattr(record, "account"):
+            record.account = name
+        return True
 
 
-def safe_key(push_key: str) -> str:
-    """A ledger key (``<kind>:<FromUserName>:...``) with its OpenID replaced by its pseudonym."""
-    kind, _, rest = push_key.partition(":")
-    openid, _, detail = rest.partition(":")
-    return f"{kind}:{pseudonym(openid)}:{detail}"
+class TextFormatter(logging.Formatter):
+    """``<time> <LEVEL> <logger> [<account>]: <message>``, without the brackets when the line is
+    not for an account."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._for_account = logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s [%(account)s]: %(message)s"
+        )
+
+    def format(self, record: logging.LogRecord) -> str:
+        if hasattr(record, "account"):
+            return self._for_account.format(record)
+        return super().format(record)
 
 
 class JSONFormatter(logging.Formatter):
@@ -66,9 +83,7 @@ def configure(log_format: str) -> None:
     if logger.handlers:
         return
     handler = logging.StreamHandler(sys.stderr)
-    if log_format == "json":
-        handler.setFormatter(JSONFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(AccountFilter())
+    handler.setFormatter(JSONFormatter() if log_format == "json" else TextFormatter())
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)

@@ -1,5 +1,8 @@
 """/healthz and /metrics: is the service up, can it reach its store, and what is it doing.
 
+The service's own app serves both at its root; an application that embeds the service gets them
+only when it asks, under the service's URL prefix, so its own root stays its own.
+
 Under gunicorn each worker is a process of its own; with ``PROMETHEUS_MULTIPROC_DIR`` set
 (gunicorn.conf.py does it) the workers write their samples to files there and /metrics sums
 them, so a scrape sees the whole service rather than whichever worker answered it. The metrics
@@ -16,14 +19,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from .store import StoreError
 
 
-def init_app(app: Flask, *, metrics: bool) -> None:
-    """Add /healthz, and /metrics unless ``metrics`` is off, at the root of ``app``."""
-    app.add_url_rule("/healthz", "healthz", healthz)
+def init_app(app: Flask, *, prefix: str, healthz: bool, metrics: bool) -> None:
+    """Add ``<prefix>/healthz`` and ``<prefix>/metrics`` to ``app``, each if asked for.
+
+    The endpoints are named ``wechat_healthz`` and ``wechat_metrics``, clear of the app's own.
+    """
+    if healthz:
+        app.add_url_rule(f"{prefix}/healthz", "wechat_healthz", healthz_view)
     if metrics:
-        app.add_url_rule("/metrics", "metrics", metrics_view)
+        app.add_url_rule(f"{prefix}/metrics", "wechat_metrics", metrics_view)
 
 
-def healthz() -> tuple[Response, int]:
+def healthz_view() -> tuple[Response, int]:
     """200 when the service can reach its shared store; 503 while it runs degraded."""
     try:
         current_app.extensions["wechat"].store.ping()

@@ -125,7 +125,7 @@ def _unreachable(url: str, error: OSError) -> Finding:
         False,
         f"cannot connect to {url} ({type(error).__name__}: {error})",
         "the server is not running, or listens on another host or port",
-        "start it with `make run` (or gunicorn wsgi:app) and check --url's host and port",
+        "start it with `make run` (or gunicorn wsgi:app); give --url, or PORT, where it listens",
     )
 
 

@@ -12,6 +12,7 @@ import importlib
 import os
 import re
 import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -302,11 +303,14 @@ def load_router(spec: str) -> Router:
     The working directory is importable, as with ``flask --app``: it goes first on
     ``sys.path`` unless it (or ``""``, which stands for it) is there already, so a
     ``myhandlers.py`` beside ``.env`` is found under gunicorn and ``flask run`` alike.
-    Exceptions other than ``ImportError`` raised by the module propagate unchanged, with
-    their own traceback.
+    Whatever goes wrong becomes one :class:`HandlerLoadError` that says what to fix and, for a
+    fault in the code, in which file and line: the commands and ``wsgi.py`` print it as one
+    line and stop, where a traceback per gunicorn worker would bury it. The original exception
+    is chained for whoever wants its traceback.
 
-    :raises HandlerLoadError: the spec is malformed, the module cannot be found, importing
-        it raised ``ImportError`` (chained), or the attribute is missing or not a Router.
+    :raises HandlerLoadError: the spec is malformed, the module cannot be found, importing it
+        raised (a syntax error, an ``ImportError`` of its own, any other exception), or the
+        attribute is missing or not a Router.
     """
     module_name, colon, attr = spec.partition(":")
     attr = attr if colon else "router"
@@ -325,9 +329,21 @@ def load_router(spec: str) -> Router:
                 f"Could not import {module_name!r}: no module named {e.name!r}. It must be"
                 f" importable from the working directory ({os.getcwd()}) or PYTHONPATH."
             ) from e
+        fix = (
+            f"Install the package that provides {e.name!r} in the service's virtualenv,"
+            " or fix the import."
+            if missing
+            else "Fix the import."
+        )
+        raise HandlerLoadError(_import_failed(module_name, e, fix)) from e
+    except SyntaxError as e:
+        where = f" at {e.filename}, line {e.lineno}" if e.filename else ""
         raise HandlerLoadError(
-            f"While importing {module_name!r}, an ImportError was raised: {e}"
+            f"Could not import {module_name!r}: fix the syntax error{where} ({e.msg})."
         ) from e
+    except Exception as e:
+        fix = "Fix the module: the service cannot start until importing it succeeds."
+        raise HandlerLoadError(_import_failed(module_name, e, fix)) from e
     router = getattr(module, attr, _MISSING)
     if not isinstance(router, Router):
         found = (
@@ -337,6 +353,29 @@ def load_router(spec: str) -> Router:
         )
         raise HandlerLoadError(f"{found} Use '{module_name}:name' to name the Router.")
     return router
+
+
+def _import_failed(module_name: str, error: Exception, fix: str) -> str:
+    """``While importing …, <Error> was raised at <file>, line <n> (<text>). <fix>``."""
+    where = _raised_at(error, module_name)
+    at = f" at {where}" if where else ""
+    text = f" ({error})" if str(error) else ""
+    return f"While importing {module_name!r}, {type(error).__name__} was raised{at}{text}. {fix}"
+
+
+def _raised_at(error: BaseException, module_name: str) -> str:
+    """``<file>, line <n>`` of the deepest frame in the user's own package, or "".
+
+    The deepest frame overall is often in a library the module called (``Router`` itself for a
+    keyword registered twice); the line of the user's code that called it is the one to fix.
+    """
+    package = module_name.partition(".")[0]
+    where = ""
+    for frame, line in traceback.walk_tb(error.__traceback__):
+        name = frame.f_globals.get("__name__")
+        if isinstance(name, str) and (name == package or name.startswith(package + ".")):
+            where = f"{frame.f_code.co_filename}, line {line}"
+    return where
 
 
 _MISSING = object()

@@ -2,70 +2,82 @@
 
 The life of a push (see :mod:`app.ledger` for what is stored):
 
-1. The first attempt claims the push and starts its handler on the pool; later attempts never
-   start another run, they wait for that one (single flight), on any worker or host. Only when
-   the claim's lease runs out, because the process running the handler died, does a retry take
-   the push over and run the handler itself (:mod:`app.lease`).
-2. An attempt waits for the result until the deadline. With a result it answers passively,
-   if it is the one that takes the delivery obligation; otherwise it returns the bytes an
-   earlier attempt answered with, so retries get identical bytes.
+1. The first attempt claims the push and starts its handler on a native thread
+   (:mod:`app.runner`); later attempts never start another run, they wait for that one (single
+   flight): on the same process on the run itself, on any other worker or host by polling the
+   ledger. Only when the claim's lease runs out, because the process running the handler died,
+   does a retry take the push over and run the handler itself (:mod:`app.lease`).
+2. An attempt waits for the result until the deadline. With a result it answers passively if
+   it is the first to record its answer (an atomic add); otherwise it returns the bytes an
+   earlier attempt recorded, so retries get identical bytes. A run that finishes while an
+   attempt waits writes nothing but that answer.
 3. At the deadline without a result, WX_SLOW_STRATEGY decides: ``retry`` lets attempts 1 and 2
    lapse so WeChat tries again (the connection closes with no answer), the last attempt answers
    "success"; ``customer_service`` answers "success" at once; ``off`` answers "success" and
    drops the late result. After a "success" the result is delivered late (:mod:`app.delivery`).
-4. If WeChat never comes back after a lapse, the process that ran the handler delivers the
-   result late once the retry window has passed.
+4. A run that finishes with no attempt waiting records its result for the retries, and if
+   WeChat never comes back after a lapse, the process that ran it delivers the result late
+   once the retry window has passed.
 
-Account rules live here too: Mini Programs (and every JSON push) take no passive content, so
-their content replies go to late delivery straight away.
+What an account may answer to what is decided in :mod:`app.policy`; this module carries the
+decision out (a Mini Program's content goes to late delivery at once, a kept reply joins).
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-from config import AccountType, Settings, SlowStrategy
+from config import Settings, SlowStrategy
 
-from . import metrics
+from . import metrics, policy
 from .delivery import Delivery
 from .lease import LeaseKeeper
 from .ledger import SUCCESS, Answer, Ledger, Result
-from .logs import safe_key
 from .router import Router
 from .runner import HandlerPool
 from .store import Store
 from .wechat.codec import BodyFormat
 from .wechat.crypto import MessageCrypto
 from .wechat.envelope import Account, Push, seal
+from .wechat.identity import PushKey
 from .wechat.messages import Event, Message
-from .wechat.replies import Reply, TransferCustomerServiceReply, make_reply
+from .wechat.replies import Reply, make_reply
+from .wechat.timing import RETRY_WINDOW, is_last_attempt
 
 logger = logging.getLogger(__name__)
 
-#: WeChat's attempts per push; the last one is answered "success" if nothing is ready.
-ATTEMPTS = 3
-#: Seconds from the first attempt after which WeChat has stopped retrying (3 × ~5 s + slack).
-RETRY_WINDOW = 20.0
-#: Events raised from the user's chat, the only ones whose passive reply the user sees
-#: (PROTOCOL.md, "Unsettled"); content for any other event is not sent.
-REPLYABLE_EVENTS = frozenset(
-    {
-        "subscribe",
-        "scan",
-        "click",
-        "scancode_waitmsg",
-        "pic_sysphoto",
-        "pic_photo_or_album",
-        "pic_weixin",
-        "location_select",
-    }
-)
 _MIMETYPES = {BodyFormat.XML: "application/xml", BodyFormat.JSON: "application/json"}
+
+
+class _Run:
+    """A handler run started by this process: its future, and its outcome computed once.
+
+    The outcome (the account's rules applied to the reply, a Mini Program's content sent, a kept
+    reply merged) has side effects, so whichever of the waiting attempts and the late path gets
+    the reply first computes it, and the others reuse it.
+    """
+
+    def __init__(self, future: Future[Reply | None], *, kept_replies: bool) -> None:
+        """:param kept_replies: whether the user may have replies kept for them to take."""
+        self.future = future
+        self.kept_replies = kept_replies
+        #: Whether an attempt has already arranged for the result to be settled late.
+        self.settling = False
+        self._lock = threading.Lock()
+        self._result: Result | None = None
+
+    def result(self, outcome: Callable[[Reply | None], Result]) -> Result:
+        with self._lock:
+            if self._result is None:
+                self._result = outcome(self.future.result())
+            return self._result
 
 
 class WeChatService:
@@ -91,6 +103,9 @@ class WeChatService:
         self.pool = pool
         self.delivery = delivery
         self.leases = leases
+        #: Runs of this process by push: a retry landing here waits on the run itself, with no
+        #: store round trip; entries leave once the push is answered or its result recorded.
+        self._runs: dict[PushKey, _Run] = {}
 
     def close(self) -> None:
         """Finish running handlers and owed deliveries, then release the store."""
@@ -101,85 +116,127 @@ class WeChatService:
     def answer(self, push: Push, message: Message, *, deadline: float) -> Answer | None:
         """Answer ``push`` (parsed as ``message``) before ``deadline``, a monotonic time.
 
+        On the common path (first attempt, handler done in time) this is two store round trips:
+        the claim, and the atomic record of the answer.
+
         :return: the answer, or None when this attempt should lapse so that WeChat retries.
         """
-        key = message.dedup_key
-        attempt = self.ledger.begin(key)
-        if attempt == 1:
-            self._run(push, message, key, deadline)
-        else:
+        arrived = time.time()
+        key = message.push_key
+        claim = self.ledger.begin(key, peek=self.delivery.kept_key(message.from_user_name))
+        attempt = claim.attempt
+        # A run of this process for a push the store calls new: the store failed over, or its
+        # file was replaced, after the first claim. Wait on that run rather than start another.
+        run = self._runs.get(key)
+        if attempt == 1 and run is None:
+            run = self._start(message, key, kept_replies=claim.peeked is not None)
+        elif attempt > 1:
             metrics.DEDUP_HITS.inc()
             earlier = self.ledger.answer(key)
+            if earlier is None and self.ledger.gave_up(key):
+                earlier = SUCCESS  # as the attempt that gave up; the reply goes out late
             if earlier is not None:
-                logger.info("retry %d of %s answered from the ledger", attempt, safe_key(key))
+                logger.info("retry %d of %s answered from the ledger", attempt, key)
                 return earlier
-            self._follow(push, message, key, attempt, deadline)
-        result = self.ledger.result(key)
+        result: Result | None = None
+        if run is None:
+            followed = self._follow(message, key, attempt, deadline)
+            if isinstance(followed, Answer):
+                return followed
+            result, run = (followed, None) if isinstance(followed, Result) else (None, followed)
+        if run is not None:
+            result = self._wait(run, push, message, deadline)
+            if result is None:
+                self._settle_later(run, push, message, key, deadline)
         if result is not None:
-            return self._answer_with(push, key, result, deadline)
-        return self._at_deadline(push, message, key, attempt, deadline)
+            return self._answer_with(push, key, result)
+        return self._at_deadline(push, message, key, attempt, arrived)
 
-    def _run(self, push: Push, message: Message, key: str, deadline: float) -> None:
-        """Start the handler under this process's lease and wait for it until the deadline."""
+    def _start(self, message: Message, key: PushKey, *, kept_replies: bool) -> _Run:
+        """Start the handler on a native thread, under this process's lease."""
         self.leases.hold(key)
-        future = self.pool.submit(lambda: self._produce(push, message, key, deadline))
+        run = _Run(self.pool.run(lambda: self.run_handler(message)), kept_replies=kept_replies)
+        run.future.add_done_callback(lambda _: self.leases.release(key))
+        self._runs[key] = run
+        return run
+
+    def _wait(self, run: _Run, push: Push, message: Message, deadline: float) -> Result | None:
+        """The run's result if it is ready by the deadline, else None."""
         try:
-            future.result(timeout=max(0.0, deadline - time.monotonic()))
+            run.future.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
-            pass
+            return None
+        return run.result(lambda reply: self._outcome(push, message, reply, run.kept_replies))
 
     def _follow(
-        self, push: Push, message: Message, key: str, attempt: int, deadline: float
-    ) -> None:
-        """Wait for the run an earlier attempt started; take the push over if its process died."""
+        self, message: Message, key: PushKey, attempt: int, deadline: float
+    ) -> Answer | Result | _Run | None:
+        """Wait for a run another process started; take the push over if that process died.
+
+        :return: the answer an attempt elsewhere gave; or the result, when the run finished
+            after its attempt stopped waiting; or the run this attempt started after taking
+            the push over (to be waited on like a run of its own); None at the deadline.
+        """
         for _ in self._polls(deadline):
-            if self.ledger.result(key) is not None:
-                return
+            answer = self.ledger.answer(key)
+            if answer is not None:
+                return answer
+            result = self.ledger.result(key)
+            if result is not None:
+                return result
             if self.ledger.take_over(key):
-                if self.ledger.result(key) is None:  # it may have finished just before
-                    metrics.TAKEOVERS.inc()
-                    logger.warning(
-                        "the process running %s stopped; attempt %d runs the handler again",
-                        safe_key(key),
-                        attempt,
-                    )
-                    self._run(push, message, key, deadline)
-                return
+                result = self.ledger.result(key)  # it may have finished just before
+                if result is not None:
+                    return result
+                metrics.TAKEOVERS.inc()
+                logger.warning(
+                    "the process running %s stopped; attempt %d runs the handler again",
+                    key,
+                    attempt,
+                )
+                return self._start(message, key, kept_replies=True)
+        return None
 
     def _at_deadline(
-        self, push: Push, message: Message, key: str, attempt: int, deadline: float
+        self, push: Push, message: Message, key: PushKey, attempt: int, arrived: float
     ) -> Answer | None:
+        """Lapse for a retry, or answer "success" and leave the reply to late delivery.
+
+        :param arrived: the attempt's Unix time of arrival: whether it is WeChat's last
+            depends on when it came, not on how long it then waited.
+        """
         metrics.DEADLINE_MISSES.inc()
         strategy = self.settings.slow_strategy
         if attempt == 1 and strategy is not SlowStrategy.OFF:
-            self.pool.submit(lambda: self.delivery.typing(message.from_user_name))
-        if strategy is SlowStrategy.RETRY and attempt < ATTEMPTS:
-            logger.info(
-                "handler for %s still running; attempt %d lapses for a retry",
-                safe_key(key),
-                attempt,
-            )
+            openid = message.from_user_name
+            self.pool.background(lambda: self.delivery.typing(openid))
+        last = is_last_attempt(attempt, create_time=message.create_time, now=arrived)
+        if strategy is SlowStrategy.RETRY and not last:
+            logger.info("handler for %s still running; attempt %d lapses for a retry", key, attempt)
             return None
         if strategy is SlowStrategy.OFF:
-            logger.warning("handler for %s missed the deadline; answered success", safe_key(key))
+            logger.warning("handler for %s missed the deadline; answered success", key)
             return SUCCESS
         self.ledger.give_up(key)
+        answer = self.ledger.answer(key)
+        if answer is not None:
+            return answer
         result = self.ledger.result(key)
         if result is not None:
-            return self._answer_with(push, key, result, deadline)
-        logger.warning(
-            "handler for %s missed the deadline; its reply will be sent late", safe_key(key)
-        )
+            return self._answer_with(push, key, result)
+        logger.warning("handler for %s missed the deadline; its reply will be sent late", key)
         return SUCCESS
 
-    def _answer_with(self, push: Push, key: str, result: Result, deadline: float) -> Answer:
-        if result.reply is None:
-            return SUCCESS
-        if self.ledger.take_delivery(key):
-            answer = self.render(push, result.reply)
-            self.ledger.record_answer(key, answer)
+    def _answer_with(self, push: Push, key: PushKey, result: Result) -> Answer:
+        """Answer with ``result`` if this attempt is the one that delivers it.
+
+        Recording the answer is the atomic claim of delivery: an attempt that loses the race
+        returns the bytes the winner recorded, so retries get identical bytes.
+        """
+        self._runs.pop(key, None)
+        answer = SUCCESS if result.reply is None else self.render(push, result.reply)
+        if self.ledger.claim_answer(key, answer):
             return answer
-        self._wait_for(lambda: self.ledger.answer(key) is not None, deadline)
         return self.ledger.answer(key) or SUCCESS
 
     def render(self, push: Push, fields: dict[str, Any]) -> Answer:
@@ -188,61 +245,75 @@ class WeChatService:
         body = seal(fields, push, self.account, now=int(time.time()), nonce=nonce)
         return Answer(body, _MIMETYPES[push.body_format])
 
-    @classmethod
-    def _wait_for(cls, condition: Callable[[], bool], deadline: float) -> None:
-        for _ in cls._polls(deadline):
-            if condition():
-                return
-
     @staticmethod
     def _polls(deadline: float) -> Iterator[None]:
-        """Yield at once, then after growing pauses (10 to 100 ms) while one fits the deadline."""
-        pause = 0.01
+        """Yield at once, then after growing pauses (20 to 250 ms) while one fits the deadline.
+
+        Only attempts following a run on another process poll; a run of this process is waited
+        on directly.
+        """
+        pause = 0.02
         yield
         while time.monotonic() + pause < deadline:
             time.sleep(pause)
-            pause = min(pause * 2, 0.1)
+            pause = min(pause * 2, 0.25)
             yield
 
-    # -- on the handler's pool thread ---------------------------------------------------
+    # -- after the deadline: the handler finishes without an attempt waiting ---------------
 
-    def _produce(self, push: Push, message: Message, key: str, deadline: float) -> None:
-        try:
-            reply = self.run_handler(message)
-            fields = self._passive_fields(push, message, reply)
-            self.ledger.finish(key, Result(fields))
-        finally:
-            self.leases.release(key)
-        if fields is None or self.settings.slow_strategy is SlowStrategy.OFF:
+    def _settle_later(
+        self, run: _Run, push: Push, message: Message, key: PushKey, deadline: float
+    ) -> None:
+        """Once the run finishes, record its result for retries and deliver it late if owed.
+
+        Registered by the attempt that stopped waiting, so a run finished in time costs no
+        store write beyond the answer itself.
+        """
+        if run.settling:  # an earlier attempt of this process arranged it already
             return
+        run.settling = True
         first_seen = deadline - self.settings.deadline
+
+        def settle() -> None:
+            result = run.result(lambda reply: self._outcome(push, message, reply, run.kept_replies))
+            self._settle(push, message, key, result, first_seen)
+
+        run.future.add_done_callback(lambda _: self.pool.background(settle))
+
+    def _settle(
+        self, push: Push, message: Message, key: PushKey, result: Result, first_seen: float
+    ) -> None:
+        try:
+            self.ledger.finish(key, result)
+        finally:
+            self._runs.pop(key, None)
+        if result.reply is None or self.settings.slow_strategy is SlowStrategy.OFF:
+            return
+        fields = result.reply
         if time.monotonic() - first_seen >= self.settings.ledger_ttl:
-            # The ledger has forgotten the push and its delivery obligation. No attempt can have
-            # answered with this result (WeChat's retries end within seconds): send it late.
-            logger.warning("handler for %s outlived WX_LEDGER_TTL; reply sent late", safe_key(key))
+            # The ledger has forgotten the push and its delivery. No attempt can have answered
+            # with this result (WeChat's retries end within seconds): send it late.
+            logger.warning("handler for %s outlived WX_LEDGER_TTL; reply sent late", key)
             self.delivery.send(
                 message.from_user_name, fields, miniprogram=self._from_miniprogram(push)
             )
         elif self.ledger.gave_up(key):
             self._deliver_late(push, message, key, fields)
-        elif time.monotonic() > deadline:
-            # Attempt 1 lapsed: a retry should take this result; if none comes, deliver late.
+        else:
+            # A retry should take this result; if none comes, deliver late.
             wait = max(0.0, first_seen + RETRY_WINDOW - time.monotonic())
             self.pool.later(wait, lambda: self._deliver_late(push, message, key, fields))
 
-    def _deliver_late(self, push: Push, message: Message, key: str, fields: dict[str, Any]) -> None:
-        if self.ledger.take_delivery(key):
-            self.ledger.record_answer(key, SUCCESS)
+    def _deliver_late(
+        self, push: Push, message: Message, key: PushKey, fields: dict[str, Any]
+    ) -> None:
+        if self.ledger.claim_answer(key, SUCCESS):
             self.delivery.send(
                 message.from_user_name, fields, miniprogram=self._from_miniprogram(push)
             )
 
     def _from_miniprogram(self, push: Push) -> bool:
-        """JSON pushes come only from Mini Programs, whatever WX_ACCOUNT_TYPE says."""
-        return (
-            self.settings.account_type is AccountType.MINIPROGRAM
-            or push.body_format is BodyFormat.JSON
-        )
+        return policy.from_miniprogram(self.settings.account_type, push.body_format)
 
     def run_handler(self, message: Message) -> Reply | None:
         """Call the one matching handler and normalise its result; never raises.
@@ -268,61 +339,26 @@ class WeChatService:
             )
             return None
 
-    def _passive_fields(
-        self, push: Push, message: Message, reply: Reply | None
-    ) -> dict[str, Any] | None:
-        """Decide what goes back passively; hand content a Mini Program cannot take to delivery."""
-        if isinstance(reply, TransferCustomerServiceReply) and isinstance(message, Event):
-            logger.warning(
-                "transfer_customer_service returned for event %s: WeChat forwards only user"
-                " messages; answered success",
-                message.event,
-            )
-            return None
-        fields = None if reply is None else self._fields(message, reply)
-        if self._from_miniprogram(push):
-            if fields is not None and not isinstance(reply, TransferCustomerServiceReply):
-                self.delivery.send(message.from_user_name, fields, miniprogram=True)
-                return None
-            return fields
-        if isinstance(message, Event) and message.event.lower() not in REPLYABLE_EVENTS:
-            if fields is not None:
-                logger.warning(
-                    "reply to event %s dropped: WeChat shows passive replies only to events"
-                    " raised from the chat",
-                    message.event,
-                )
-            return None
-        return self._with_pending(message, fields)
-
-    def _with_pending(
-        self, message: Message, fields: dict[str, Any] | None
-    ) -> dict[str, Any] | None:
-        """Attach a reply kept from an earlier, too-slow handler to this user's new message.
-
-        It goes out alone when this message's handler answered nothing, joined to the text when
-        both are text; otherwise it waits for the next message.
-        """
-        if fields is not None and fields.get("MsgType") != "text":
-            return fields
-        kept = self.delivery.take_pending(message.from_user_name)
-        if kept is None:
-            return fields
-        kept = {**kept, "CreateTime": int(time.time())}
-        if fields is None:
-            return kept
-        if kept.get("MsgType") == "text":
-            return {**fields, "Content": f"{kept['Content']}\n\n{fields['Content']}"}
-        self.delivery.send(message.from_user_name, kept, miniprogram=False)
-        return fields
-
-    @staticmethod
-    def _fields(message: Message, reply: Reply) -> dict[str, Any]:
-        return reply.to_fields(
-            to_user_name=message.from_user_name,
-            from_user_name=message.to_user_name,
-            create_time=int(time.time()),
-        )
+    def _outcome(
+        self, push: Push, message: Message, reply: Reply | None, kept_replies: bool
+    ) -> Result:
+        """What the push's attempts answer with: the account's rules applied to the reply
+        (:mod:`app.policy`), content a Mini Program cannot take sent late, a kept reply joined."""
+        now = int(time.time())
+        openid = message.from_user_name
+        decision = policy.decide(message, reply, miniprogram=self._from_miniprogram(push), now=now)
+        if decision.dropped:
+            logger.warning("%s", decision.dropped)
+        if decision.late is not None:
+            self.delivery.send(openid, decision.late, miniprogram=True)
+        fields = decision.passive
+        if decision.may_carry_kept and kept_replies:
+            kept = self.delivery.take_pending(openid)
+            if kept is not None:
+                fields, unsent = policy.merge_kept(fields, kept, now=now)
+                if unsent is not None:
+                    self.delivery.send(openid, unsent, miniprogram=False)
+        return Result(fields)
 
 
 def build_account(settings: Settings) -> Account:

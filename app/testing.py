@@ -9,7 +9,9 @@ For handler authors' tests::
         assert wechat.text("help").reply == TextReply("Send 'order 42' to see an order.")
 
 Pushes go through the real app: signed, encrypted in the account's mode, parsed, deduplicated
-and dispatched exactly as in production; replies are verified, decrypted and parsed back.
+and dispatched exactly as in production; replies are verified, decrypted and parsed back. An app
+that serves several accounts is played one account at a time:
+``WeChatClient(app, account="shop")``.
 ``flask wx simulate`` uses the same :class:`PushBuilder` over real HTTP.
 """
 
@@ -26,7 +28,8 @@ from flask import Flask
 
 from config import Settings
 
-from .service import WeChatService, build_account
+from .extension import Accounts
+from .service import build_account
 from .wechat import codec
 from .wechat.codec import BodyFormat, Fields
 from .wechat.envelope import Mode
@@ -152,12 +155,21 @@ class PushBuilder:
 
 
 class WeChatClient(PushBuilder):
-    """Plays WeChat against an app built by :func:`app.create_app`, via Flask's test client."""
+    """Plays WeChat against an app built by :func:`app.create_app` (or with
+    :class:`app.WeChatPush`), via Flask's test client.
 
-    def __init__(self, app: Flask, **options: Any) -> None:
-        service: WeChatService = app.extensions["wechat"]
+    :param account: the name of the account to play; by default the default account, or the
+        only one the app serves.
+    :raises KeyError: the app serves no such account.
+    """
+
+    def __init__(self, app: Flask, *, account: str | None = None, **options: Any) -> None:
+        accounts: Accounts = app.extensions["wechat"]
+        service = accounts.service(account)
         super().__init__(service.settings, **options)
         self._app = app
+        #: Where the account answers, the app's URL prefix included.
+        self.path = accounts.paths[service.settings.name]
 
     def text(self, content: str, **fields: Any) -> PushResult:
         """Send a text message."""
@@ -201,5 +213,5 @@ class WeChatClient(PushBuilder):
     def post(self, query: Mapping[str, str], body: bytes) -> PushResult:
         """POST a built push to the app and read the answer the way WeChat would."""
         client = self._app.test_client()
-        response = client.post(self.settings.path, query_string=dict(query), data=body)
+        response = client.post(self.path, query_string=dict(query), data=body)
         return self.read(response.status_code, response.get_data())

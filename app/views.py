@@ -1,4 +1,8 @@
-"""The callback URL: WeChat's GET handshake and POSTed pushes, on one route.
+"""The callback URL: WeChat's GET handshake and POSTed pushes, on one route per account.
+
+The blueprint is registered once per account, at the account's path, with the account's name
+as the ``account`` URL default (:mod:`app.extension`), so one view serves them all and finds
+the account's service by that name.
 
 Every refusal is a :class:`~app.wechat.errors.WeChatError` raised somewhere in the pipeline and
 turned into its status and one log line by one error handler here, so no 4xx is decided in two
@@ -15,27 +19,39 @@ from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import metrics
+from config import Settings
+
+from . import metrics, scope
 from .ledger import SUCCESS, Answer
 from .service import WeChatService
 from .wechat.envelope import open_push, verify_handshake
-from .wechat.errors import BodyTooLarge, WeChatError
-from .wechat.messages import Event, Message, parse_message
+from .wechat.errors import BodyTooLarge, UnreadableBody, WeChatError
+from .wechat.messages import Event, Message, UnknownEvent, UnknownMessage, parse_message
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("wechat", __name__)
 
 
-def _service() -> WeChatService:
-    service: WeChatService = current_app.extensions["wechat"]
+def _service(account: str) -> WeChatService:
+    service: WeChatService = current_app.extensions["wechat"][account]
     return service
 
 
+def _account() -> str:
+    """The name of the account the current request was routed to."""
+    return str((request.view_args or {}).get("account", ""))
+
+
 @bp.route("", methods=["GET", "POST"])
-def callback() -> Response:
+def callback(account: str) -> Response:
     """Answer the console's handshake, or a push with "success" or a passive reply."""
-    service = _service()
+    with scope.serving(account):
+        return _answer(_service(account))
+
+
+def _answer(service: WeChatService) -> Response:
+    """The callback for the account ``service`` serves."""
     settings = service.settings
     started = time.monotonic() - _queued_for(settings.deadline)
     now = int(time.time())
@@ -44,10 +60,7 @@ def callback() -> Response:
             request.args, settings.token, now=now, tolerance=settings.timestamp_tolerance
         )
         return Response(echostr, mimetype="text/plain")
-    try:
-        body = request.get_data(cache=False)
-    except RequestEntityTooLarge:
-        raise BodyTooLarge(f"body is larger than WX_MAX_BODY={settings.max_body} bytes") from None
+    body = _read_body(settings.max_body)
     push = open_push(
         request.args,
         body,
@@ -58,13 +71,37 @@ def callback() -> Response:
     )
     message = parse_message(push.fields)
     answer = service.answer(push, message, deadline=started + settings.deadline)
-    _log_push(message, answer, started)
+    _log_push(settings, message, answer, started)
     if answer is None:
         return _lapse()
     return Response(answer.body, mimetype=answer.mimetype)
 
 
-def _log_push(message: Message, answer: Answer | None, started: float) -> None:
+def _read_body(limit: int) -> bytes:
+    """The request body, refused with 413 when it is over ``limit`` however it is framed.
+
+    The limit is this request's own, not the app's MAX_CONTENT_LENGTH, which belongs to an
+    application that embeds the service. With ``Content-Length`` Werkzeug refuses an oversize
+    body before reading it. A chunked body has no length to check, and Werkzeug's limited stream
+    just stops at the limit, so one byte more is asked of the server's own stream: if it has
+    one, the body was cut, not complete.
+    """
+    request.max_content_length = limit
+    try:
+        body = request.stream.read(limit)
+        over = len(body) == limit and bool(request.environ["wsgi.input"].read(1))
+    except RequestEntityTooLarge:
+        over = True
+    except Exception as e:
+        # The server parses chunked framing while we read and raises its own errors (gunicorn's
+        # InvalidChunkSize is not an OSError); all of them mean the client's framing is broken.
+        raise UnreadableBody(f"body could not be read: {type(e).__name__}") from None
+    if over:
+        raise BodyTooLarge(f"body is larger than WX_MAX_BODY={limit} bytes")
+    return body
+
+
+def _log_push(settings: Settings, message: Message, answer: Answer | None, started: float) -> None:
     """One line per push: who, what, how it ended and how long it took; content only on request."""
     if answer is None:
         outcome = "lapsed"
@@ -78,16 +115,17 @@ def _log_push(message: Message, answer: Answer | None, started: float) -> None:
         msg_type = f"event:{message.event}"
     msg_id = getattr(message, "msg_id", None) or ""
     fields: dict[str, object] = {
-        "account": message.to_user_name,
+        "account": settings.name,
+        "to": message.to_user_name,
         "type": msg_type,
         "msg_id": msg_id,
         "outcome": outcome,
         "latency_ms": latency_ms,
     }
-    if _service().settings.log_content:
+    if settings.log_content:
         fields["user"] = message.from_user_name
         fields["content"] = getattr(message, "content", "")
-    metrics.PUSHES.labels(msg_type, outcome).inc()
+    metrics.PUSHES.labels(_metric_type(message), outcome).inc()
     logger.info(
         "push %s %s %s -> %s in %.1f ms",
         message.to_user_name,
@@ -97,6 +135,21 @@ def _log_push(message: Message, answer: Answer | None, started: float) -> None:
         latency_ms,
         extra=fields,
     )
+
+
+def _metric_type(message: Message) -> str:
+    """The push's type as a metric label: its class's, so the set of series stays bounded.
+
+    The wire's own MsgType or Event would do for WeChat, but in plaintext mode anyone holding a
+    signed URL can post any body, and every new value would be a series kept for good.
+    """
+    if isinstance(message, UnknownEvent):
+        return "event:unknown"
+    if isinstance(message, Event):
+        return f"event:{type(message).EVENT}"
+    if isinstance(message, UnknownMessage):
+        return "unknown"
+    return type(message).MSG_TYPE
 
 
 def _queued_for(deadline: float) -> float:
@@ -140,21 +193,23 @@ def internal_error(error: Exception) -> ResponseReturnValue:
     """
     if isinstance(error, HTTPException):
         return error
-    logger.exception("internal error on %s %s; answered success", request.method, request.path)
+    with scope.serving(_account()):
+        logger.exception("internal error on %s %s; answered success", request.method, request.path)
     return Response(SUCCESS.body, mimetype=SUCCESS.mimetype)
 
 
 @bp.errorhandler(WeChatError)
 def refuse(error: WeChatError) -> tuple[str, int]:
     """Answer a refused request with its status and say why in one log line."""
-    metrics.REFUSED.labels(type(error).__name__).inc()
-    logger.warning(
-        "refused %s %s from %s: %s %s (%s)",
-        request.method,
-        request.path,
-        request.remote_addr,
-        error.status,
-        error.message,
-        type(error).__name__,
-    )
+    with scope.serving(_account()):
+        metrics.REFUSED.labels(type(error).__name__).inc()
+        logger.warning(
+            "refused %s %s from %s: %s %s (%s)",
+            request.method,
+            request.path,
+            request.remote_addr,
+            error.status,
+            error.message,
+            type(error).__name__,
+        )
     return f"{error.status} {type(error).__name__}: {error.message}\n", error.status

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import secrets
 import sys
 from collections import Counter
@@ -52,7 +53,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--baseline",
         action="store_true",
-        help="also run wx-push as it is (gthread, no --env), interleaved with the design given",
+        help="also run wx-push as it is (gunicorn.conf.py, no --env), interleaved with the"
+        " design given",
     )
 
 
@@ -137,7 +139,7 @@ def _worker_class(args: tuple[str, ...]) -> str:
     for flag in ("-k", "--worker-class"):
         if flag in args[:-1]:
             return args[args.index(flag) + 1]
-    return "gthread"
+    return os.environ.get("GUNICORN_WORKER_CLASS", "gevent")  # gunicorn.conf.py's default
 
 
 def _redis_answers(url: str) -> bool:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.client import WeChatAPI  # noqa: E402
+from app.api import WeChatAPI  # noqa: E402
 from app.store import SQLiteStore  # noqa: E402
 from app.testing import PushBuilder  # noqa: E402
 from config import load_settings  # noqa: E402

@@ -47,6 +47,22 @@ class Server:
                     found.append(int(entry.name))
         return sorted(found)
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user and system) the workers now alive have used, from /proc.
+
+        Per push this is the cost that a busy machine cannot distort much: other processes
+        stretch a push's latency, not the CPU it takes.
+        """
+        ticks = 0
+        for pid in self.workers():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def memory(self, pids: list[int] | None = None) -> dict[int, tuple[int, int]]:
         """Each worker's resident memory in KiB and its thread count, from /proc.
 

@@ -58,16 +58,22 @@ def rate(rounds: list[wrk.WrkResult]) -> float:
 
 def measure(
     options: argparse.Namespace,
-) -> tuple[list[lineup.Contender], list[list[wrk.WrkResult]], list[openloop.OpenLoopResult]]:
-    """Run the rounds, then the open-loop runs; return the contenders and their figures."""
+) -> tuple[
+    list[lineup.Contender], list[list[wrk.WrkResult]], list[openloop.OpenLoopResult], list[float]
+]:
+    """Run the rounds, then the open-loop runs; return the contenders and their figures, the
+    last being each server's median CPU seconds per push."""
     with tempfile.TemporaryDirectory(prefix="wx-bench-") as tmp, contextlib.ExitStack() as stack:
         workdir = Path(tmp)
         contenders = lineup.lineup(options, workdir, redis=options.redis)
         started = lineup.start(stack, contenders, workers=options.workers, workdir=workdir)
+        cpu: list[list[float]] = [[] for _ in contenders]
         rounds: list[list[wrk.WrkResult]] = [[] for _ in contenders]
         for number in range(options.rounds):
-            for server, done in zip(started, rounds, strict=True):
+            for server, done, used in zip(started, rounds, cpu, strict=True):
+                before = server.cpu_seconds()
                 done.append(peak(server, max((r.rate for r in done), default=None), options))
+                used.append((server.cpu_seconds() - before) / max(done[-1].requests, 1))
             print(f"round {number + 1}/{options.rounds} done", file=sys.stderr)
         halves = []
         for server, done in zip(started, rounds, strict=True):
@@ -78,7 +84,7 @@ def measure(
         logged = lineup.problems(contenders, workdir, workers=options.workers)
     if logged:
         print(f"wx-push logged problems: {logged}")
-    return contenders, rounds, halves
+    return contenders, rounds, halves, [statistics.median(used) for used in cpu]
 
 
 def show(
@@ -86,9 +92,10 @@ def show(
     contenders: list[lineup.Contender],
     rounds: list[list[wrk.WrkResult]],
     halves: list[openloop.OpenLoopResult],
+    cpu: list[float],
 ) -> None:
     rows = []
-    for contender, done, half in zip(contenders, rounds, halves, strict=True):
+    for contender, done, half, used in zip(contenders, rounds, halves, cpu, strict=True):
         middle = sorted(done, key=lambda r: r.rate)[len(done) // 2]
         errors = sum(sum(r.errors.values()) for r in done)
         rows.append(
@@ -104,20 +111,28 @@ def show(
                 report.percentile(half.seconds, 0.99) * 1000,
                 half.failed,
                 half.lag * 1000,
+                used * 1000,
             ]
         )
     headers = ["server", "req/s", "rounds", "p50 ms", "p99 ms", "errors"]
-    headers += ["half rate", "p50 ms", "p99 ms", "failed", "lag ms"]
+    headers += ["half rate", "p50 ms", "p99 ms", "failed", "lag ms", "CPU ms/push"]
     print(report.table(headers, rows))
     print(
         "req/s, p50, p99: wrk (closed loop), median round; errors: wrk's socket errors and"
         " non-2xx answers. half rate: open loop at half the peak, latency counted from when"
-        " each push was due; lag: the sender's own worst delay behind schedule."
+        " each push was due; lag: the sender's own worst delay behind schedule. CPU ms/push:"
+        " the workers' user and system time over the pushes of a peak round (median), which"
+        " a busy machine distorts far less than rates."
     )
     names = {c.role: c.name for c in contenders}
     peaks = {c.role: rate(done) for c, done in zip(contenders, rounds, strict=True)}
     p99s = {c.role: _p99(half) for c, half in zip(contenders, halves, strict=True)}
     ours = peaks["ours"]
+    costs = {c.role: used for c, used in zip(contenders, cpu, strict=True)}
+    print(
+        f"CPU per push: wx-push / wechatpy {costs['ours'] / costs['wechatpy']:.2f},"
+        f" wx-push / floor {costs['ours'] / costs['floor']:.2f}"
+    )
     print(
         f"wx-push / wechatpy: req/s {ours / peaks['wechatpy']:.2f},"
         f" p99 at half rate {p99s['ours'] / p99s['wechatpy']:.1f}x;"
@@ -155,14 +170,14 @@ def main() -> None:
     )
     options = parser.parse_args()
     before = report.machine()
-    contenders, rounds, halves = measure(options)
+    contenders, rounds, halves, cpu = measure(options)
     print(
         f"throughput: {options.workers} workers per server, {options.concurrency} connections,"
         f" {options.rounds} interleaved rounds of {options.duration:g} s;"
         f" wx-push: {shared.design(options)}"
     )
     print(f"before the run: {before}")
-    show(options, contenders, rounds, halves)
+    show(options, contenders, rounds, halves, cpu)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from a thread until the block ends::
         assert fake.token_requests == 1
         assert fake.messages == [{"touser": "oUser", "msgtype": "text", "text": {"content": "hi"}}]
 
-It behaves like the real API where the service depends on it (PROTOCOL.md §7):
+It behaves like the real API where the service depends on it (API.md):
 
 * ``GET /cgi-bin/token?grant_type=client_credential&appid=...&secret=...`` issues a new token on
   every call; the previous one stops working ``old_token_grace`` seconds later (the real API
@@ -17,17 +17,18 @@ It behaves like the real API where the service depends on it (PROTOCOL.md §7):
 * ``POST /cgi-bin/stable_token`` with ``{"grant_type", "appid", "secret", "force_refresh"}``
   returns the same token until it expires or ``force_refresh`` is true, which replaces it and
   revokes the old one. Stable and classic tokens are independent, as on the real API.
-* ``POST /cgi-bin/message/custom/send`` and ``/cgi-bin/message/custom/typing`` with
-  ``?access_token=`` record their JSON body in :attr:`messages` / :attr:`typing`.
+* Every endpoint of :mod:`tests.fakeendpoints` (messages, templates, media, users, QR codes,
+  menus) with ``?access_token=``; what each accepted is in an observation list.
 * Errors: 40013 wrong AppID, 40001 wrong secret, 40002 wrong grant_type, 41001 no
   access_token, 40001 unknown or revoked token, 42001 expired token, 47001 body not a JSON
   object; any other path is an HTTP 404.
+* Connections are kept alive (HTTP/1.1), as WeChat's are; :attr:`connections` counts them.
 
 Scripting: :meth:`fail_next` answers the next calls of a path with an errcode, :meth:`drop_next`
 closes the connection without an answer, :meth:`set_latency` delays answers,
-:meth:`revoke_tokens` and :meth:`expire_tokens` kill every token. Every observation
-(:attr:`token_requests`, :attr:`requests`, :attr:`messages`, :attr:`typing`) is read under the
-fake's lock and returned as a copy, so tests may poll them while requests are in flight.
+:meth:`revoke_tokens` and :meth:`expire_tokens` kill every token. Every observation is read
+under the fake's lock and returned as a copy, so tests may poll them while requests are in
+flight.
 
 No pytest here: benchmarks and scripts use the fake too.
 """
@@ -36,37 +37,67 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import threading
 import time
 from collections import defaultdict, deque
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.fakeendpoints import (
+    BIZSEND_PATH,
+    MEDIA_GET_PATH,
+    MEDIA_UPLOAD_PATH,
+    MENU_CREATE_PATH,
+    MENU_DELETE_PATH,
+    MENU_GET_PATH,
+    MP_TYPING_PATH,
+    QRCODE_PATH,
+    SEND_PATH,
+    SHOWQRCODE_PATH,
+    SUBSCRIBE_PATH,
+    TEMPLATE_PATH,
+    TYPING_PATH,
+    USER_BATCH_PATH,
+    USER_INFO_PATH,
+    VIDEO_PATH,
+    Endpoints,
+    Part,
+    Received,
+    Reply,
+    json_reply,
+    parse_multipart,
+)
+
+__all__ = [
+    "BIZSEND_PATH",
+    "MEDIA_GET_PATH",
+    "MEDIA_UPLOAD_PATH",
+    "MENU_CREATE_PATH",
+    "MENU_DELETE_PATH",
+    "MENU_GET_PATH",
+    "MP_TYPING_PATH",
+    "QRCODE_PATH",
+    "SEND_PATH",
+    "SHOWQRCODE_PATH",
+    "STABLE_TOKEN_PATH",
+    "SUBSCRIBE_PATH",
+    "TEMPLATE_PATH",
+    "TOKEN_PATH",
+    "TYPING_PATH",
+    "USER_BATCH_PATH",
+    "USER_INFO_PATH",
+    "VIDEO_PATH",
+    "FakeWeChat",
+    "Received",
+]
+
 TOKEN_PATH = "/cgi-bin/token"
 STABLE_TOKEN_PATH = "/cgi-bin/stable_token"
-SEND_PATH = "/cgi-bin/message/custom/send"
-TYPING_PATH = "/cgi-bin/message/custom/typing"
-
-_OK = {"errcode": 0, "errmsg": "ok"}
 
 
-@dataclass(frozen=True)
-class Received:
-    """One request as the fake saw it, and what it answered."""
-
-    method: str
-    path: str
-    #: The query string, first value of each name (``access_token`` and ``secret`` included).
-    query: dict[str, str]
-    #: The decoded JSON body; None for a GET or a body that is not JSON.
-    body: Any
-    #: The errcode answered (0 for success), None when the connection was dropped.
-    errcode: int | None
-
-
-class FakeWeChat:
+class FakeWeChat(Endpoints):
     """The fake API server of one account.
 
     :param appid: the AppID it accepts.
@@ -85,11 +116,11 @@ class FakeWeChat:
         latency: float = 0.0,
         old_token_grace: float = 0.0,
     ) -> None:
+        super().__init__()
         self.appid = appid
         self.secret = secret
         self.expires_in = expires_in
         self.old_token_grace = old_token_grace
-        self._lock = threading.Lock()
         self._closing = threading.Event()
         self._latency: dict[str | None, float] = {None: latency}
         self._failures: dict[str, deque[tuple[int, str | None]]] = defaultdict(deque)
@@ -103,8 +134,8 @@ class FakeWeChat:
         self._stable: str | None = None
         self._token_requests = 0
         self._requests: list[Received] = []
-        self._messages: list[dict[str, Any]] = []
-        self._typing: list[dict[str, Any]] = []
+        self._sockets: set[socket.socket] = set()
+        self._connections = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -115,9 +146,7 @@ class FakeWeChat:
         if self._server is not None:
             raise RuntimeError("the fake is already running")
         self._closing.clear()
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        # Handler threads are joined on close, so none outlives the test that started it.
-        server.daemon_threads = False
+        server = _Server(self)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-wechat"
@@ -126,11 +155,19 @@ class FakeWeChat:
         return self
 
     def close(self) -> None:
-        """Stop serving, cut delays short, and wait for every handler thread to finish."""
+        """Stop serving, cut delays and kept connections short, and wait for every handler
+        thread to finish."""
         if self._server is None or self._thread is None:
             return
         self._closing.set()
         self._server.shutdown()
+        with self._lock:
+            kept = list(self._sockets)
+        for sock in kept:  # idle kept-alive connections would hold their thread until timeout
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed by the client
         self._server.server_close()
         self._thread.join()
         self._server = self._thread = None
@@ -203,16 +240,14 @@ class FakeWeChat:
             return list(self._requests)
 
     @property
-    def messages(self) -> list[dict[str, Any]]:
-        """Bodies of the customer-service messages accepted, in order."""
+    def connections(self) -> int:
+        """TCP connections accepted so far."""
         with self._lock:
-            return list(self._messages)
+            return self._connections
 
-    @property
-    def typing(self) -> list[dict[str, Any]]:
-        """Bodies of the typing-indicator calls accepted, in order."""
-        with self._lock:
-            return list(self._typing)
+    def calls(self, path: str) -> list[Received]:
+        """The requests of ``path``, in order."""
+        return [r for r in self.requests if r.path == path]
 
     # -- the API ----------------------------------------------------------------------------
 
@@ -223,45 +258,48 @@ class FakeWeChat:
             self._closing.wait(seconds)
 
     def _handle(
-        self, method: str, path: str, query: dict[str, str], body: Any
-    ) -> tuple[dict[str, Any] | None, int]:
-        """The answer and HTTP status for one request; None for a dropped connection."""
+        self, method: str, path: str, query: dict[str, str], content_type: str, raw: bytes
+    ) -> Reply | None:
+        """The answer to one request; None for a dropped connection."""
+        body: Any = None
+        upload: Part | None = None
+        if content_type.startswith("multipart/form-data"):
+            upload = parse_multipart(content_type, raw)
+        elif method == "POST":
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None
         with self._lock:
             if path in (TOKEN_PATH, STABLE_TOKEN_PATH):
                 self._token_requests += 1
             drops, failures = self._drops.get(path), self._failures.get(path)
-            answer: dict[str, Any] | None
+            reply: Reply | None
             if drops:
                 if drops.popleft():
-                    self._answer(method, path, query, body)
-                answer, status = None, 200
+                    self._answer(method, path, query, body, upload)
+                reply = None
             elif failures:
                 code, errmsg = failures.popleft()
                 text = errmsg if errmsg is not None else f"scripted failure {code}"
-                answer, status = {"errcode": code, "errmsg": text}, 200
+                reply = json_reply({"errcode": code, "errmsg": text})
             else:
-                answer, status = self._answer(method, path, query, body)
-            errcode = None if answer is None else int(answer.get("errcode", 0))
-            self._requests.append(Received(method, path, query, body, errcode))
-            return answer, status
+                reply = self._answer(method, path, query, body, upload)
+            errcode = None if reply is None else reply.errcode
+            self._requests.append(Received(method, path, query, body, errcode, upload))
+            return reply
 
     def _answer(
-        self, method: str, path: str, query: dict[str, str], body: Any
-    ) -> tuple[dict[str, Any], int]:
+        self, method: str, path: str, query: dict[str, str], body: Any, upload: Part | None
+    ) -> Reply:
         if (method, path) == ("GET", TOKEN_PATH):
-            return self._issue(query, classic=True, force=True), 200
-        known = {STABLE_TOKEN_PATH, SEND_PATH, TYPING_PATH}
-        if method != "POST" or path not in known:
-            return {"errcode": 404, "errmsg": f"no such API: {method} {path}"}, 404
-        if not isinstance(body, dict):
-            return {"errcode": 47001, "errmsg": "data format error"}, 200
-        if path == STABLE_TOKEN_PATH:
-            return self._issue(body, classic=False, force=body.get("force_refresh") is True), 200
-        refused = self._check_token(query.get("access_token"))
-        if refused is not None:
-            return refused, 200
-        (self._messages if path == SEND_PATH else self._typing).append(body)
-        return dict(_OK), 200
+            return json_reply(self._issue(query, classic=True, force=True))
+        if (method, path) == ("POST", STABLE_TOKEN_PATH):
+            if not isinstance(body, dict):
+                return json_reply({"errcode": 47001, "errmsg": "data format error"})
+            force = body.get("force_refresh") is True
+            return json_reply(self._issue(body, classic=False, force=force))
+        return self._endpoint(method, path, query, body, upload)
 
     def _issue(self, credentials: dict[str, Any], *, classic: bool, force: bool) -> dict[str, Any]:
         if credentials.get("grant_type") != "client_credential":
@@ -305,8 +343,37 @@ class FakeWeChat:
         return None
 
 
+class _Server(ThreadingHTTPServer):
+    """Knows its connections, so :meth:`FakeWeChat.close` can end the kept-alive ones."""
+
+    # Handler threads are joined on close, so none outlives the test that started it.
+    daemon_threads = False
+    # socketserver's 5 would drop the SYNs of a burst of new connections (an async client's
+    # first gather), which the client sees as a 1 s stall and resets.
+    request_queue_size = 128
+
+    def __init__(self, fake: FakeWeChat) -> None:
+        super().__init__(("127.0.0.1", 0), _handler_for(fake))
+        self.fake = fake
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.fake._lock:
+            self.fake._sockets.add(request)
+            self.fake._connections += 1
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.fake._lock:
+            self.fake._sockets.discard(request)
+        super().shutdown_request(request)
+
+
 def _handler_for(fake: FakeWeChat) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        #: Headers and body go out as two writes; without this each answer waits for the
+        #: client's delayed ACK (40 ms).
+        disable_nagle_algorithm = True
         #: A client that connects and sends nothing cannot hold up close() for long.
         timeout = 5
 
@@ -320,26 +387,22 @@ def _handler_for(fake: FakeWeChat) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             query = {name: values[0] for name, values in parse_qs(parts.query).items()}
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            body: Any = None
-            if method == "POST":
-                try:
-                    body = json.loads(raw)
-                except ValueError:
-                    body = None
             fake._delay(parts.path)
-            answer, status = fake._handle(method, parts.path, query, body)
-            if answer is None:
+            content_type = self.headers.get("Content-Type", "")
+            reply = fake._handle(method, parts.path, query, content_type, raw)
+            if reply is None:
                 self.close_connection = True
                 return
-            data = json.dumps(answer, ensure_ascii=False).encode("utf-8")
             try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
+                self.send_response(reply.status)
+                self.send_header("Content-Type", reply.content_type)
+                self.send_header("Content-Length", str(len(reply.body)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(data)
+                self.wfile.write(reply.body)
             except OSError:
-                pass  # the client gave up (its timeout); nothing to tell it
+                self.close_connection = True  # the client gave up (its timeout)
 
         def log_message(self, format: str, *args: Any) -> None:
             """Keep test output quiet."""

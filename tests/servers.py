@@ -47,12 +47,17 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) -
 def gunicorn(
     env: Mapping[str, str], *, workers: int = 2, threads: int = 8, log: Path | None = None
 ) -> Iterator[str]:
-    """Run ``gunicorn wsgi:app`` from the repository with ``env`` alone; yield its base URL."""
+    """Run ``gunicorn wsgi:app`` from the repository with ``env`` alone; yield its base URL.
+
+    With a ``log``, the server's temporary files (the store's fallback file) go beside it, so
+    a test leaves nothing in the machine's /tmp.
+    """
     port = free_port()
     environ = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", "/tmp"),
         "WX_DOTENV": "/nonexistent/.env",
+        **({"TMPDIR": str(log.parent)} if log else {}),
         **env,
     }
     command = [
@@ -120,11 +125,13 @@ def redis_server_available() -> bool:
     return shutil.which("redis-server") is not None
 
 
-@contextmanager
-def private_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A redis-server of this test's own on a free loopback port, so it can be stopped."""
-    port = free_port()
-    process = subprocess.Popen(
+def start_redis(port: int) -> subprocess.Popen[bytes]:
+    """Start a redis-server on loopback ``port`` that keeps nothing on disk.
+
+    Started again on the same port after it was killed, it comes back empty, as a Redis without
+    persistence does under a supervisor.
+    """
+    return subprocess.Popen(
         [
             "redis-server",
             "--bind",
@@ -139,6 +146,13 @@ def private_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+@contextmanager
+def private_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A redis-server of this test's own on a free loopback port, so it can be stopped."""
+    port = free_port()
+    process = start_redis(port)
     try:
         wait_for_port(port, process, timeout=10)
         yield f"redis://127.0.0.1:{port}/0", process

@@ -23,12 +23,14 @@ _lock = threading.Lock()
 
 def record(message: Message) -> None:
     """Count one handler run for ``message``."""
+    key = message.push_key
+    identity = f"{key.kind}:{key.sender}:{key.detail}"
     with _lock:
-        calls[message.dedup_key] += 1
+        calls[identity] += 1
         path = os.environ.get("WX_TEST_CALLS")
         if path:
             with open(path, "a", encoding="utf-8") as log:
-                log.write(f"{os.getpid()} {message.dedup_key}\n")
+                log.write(f"{os.getpid()} {identity}\n")
 
 
 @router.keyword("boom")
@@ -101,3 +103,8 @@ def die_once(message: TextMessage) -> str:
         open(marker, "w").close()
         os.kill(os.getpid(), signal.SIGKILL)
     return "answered after a worker died"
+
+
+@router.event("wxa_media_check")
+def media_checked(message: Event) -> None:
+    record(message)

@@ -6,8 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
+from dotenv import dotenv_values
 
-from config import AccountType, ConfigError, Settings, load_settings
+from config import DEMO_VALUES, AccountType, ConfigError, Settings, demo_warning, load_settings
 
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 APPID = "wx1a2b3c4d5e6f7a8b"
@@ -121,3 +122,33 @@ def test_readme_settings_table_lists_every_setting() -> None:
     section = readme.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `(WX_[A-Z_]+)` \|", section, re.M)
     assert sorted(rows) == sorted(_settings_read())
+
+
+def test_demo_values_are_those_of_env_example() -> None:
+    example = dotenv_values(ROOT / ".env.example")
+    secrets = ("WX_TOKEN", "WX_AES_KEY", "WX_APPID", "WX_APPSECRET")
+    assert DEMO_VALUES == {name: example[name] for name in secrets if example.get(name)}
+
+
+def test_demo_values_read_from_a_file_are_named() -> None:
+    settings = load_settings({"WX_DOTENV": str(ROOT / ".env.example")})
+    assert demo_warning(settings) == (
+        "PUBLIC DEMO VALUES: WX_TOKEN, WX_AES_KEY and WX_APPID still hold the values published"
+        " in .env.example. Anyone who has read it can forge pushes to this service and read its"
+        " replies: put your account's own values in .env (`python -m app keygen` makes a Token"
+        " and EncodingAESKey)."
+    )
+
+
+def test_one_demo_value_left_in_the_environment_is_named() -> None:
+    settings = load(WX_APPID=APPID, WX_AES_KEY=DEMO_VALUES["WX_AES_KEY"])
+    warning = demo_warning(settings)
+    assert warning is not None
+    assert warning.startswith(
+        "PUBLIC DEMO VALUES: WX_AES_KEY still holds the value published in .env.example."
+    )
+    assert DEMO_VALUES["WX_AES_KEY"] not in warning
+
+
+def test_own_values_raise_no_warning() -> None:
+    assert demo_warning(load(WX_APPID=APPID, WX_AES_KEY=AES_KEY)) is None

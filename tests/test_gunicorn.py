@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import secrets
+import socket
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -11,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from app.ledger import LEASE_TTL
 from app.testing import PushBuilder
 from app.wechat.codec import BodyFormat, parse_xml
 from app.wechat.envelope import Mode
 from app.wechat.replies import TextReply
 from app.wechat.signature import sign
+from app.wechat.timing import LEASE_TTL
 from config import load_settings
 from tests.conftest import AES_KEY, APPID, TOKEN
 from tests.peer import WeChatPeer, json_body, text_fields, xml_body
@@ -207,6 +209,22 @@ def test_redis_stopped_mid_run_degrades_and_keeps_answering(tmp_path: Path) -> N
     assert "DEGRADED" in (tmp_path / "gunicorn.log").read_text()
 
 
+@pytest.mark.skipif(not redis_server_available(), reason="redis-server is not installed")
+def test_with_redis_gone_retries_on_other_workers_still_run_each_handler_once(
+    tmp_path: Path,
+) -> None:
+    # The fallback was per-process memory: a retry landing on another worker ran the handler
+    # again (54 % of pushes in the drill). Now the host's workers share a fallback file.
+    with private_redis() as (redis_url, redis_process):
+        env = service_env(tmp_path, f"{redis_url}?socket_timeout=0.3&socket_connect_timeout=0.3")
+        with gunicorn(env, workers=4, log=tmp_path / "gunicorn.log") as url:
+            redis_process.kill()
+            redis_process.wait(timeout=10)
+            answers = _retry_storm(url, builder(env, user=f"oGone{secrets.token_hex(4)}"), 30)
+    assert "DEGRADED to the host's fallback file" in (tmp_path / "gunicorn.log").read_text()
+    _assert_once_and_identical(answers, handler_runs(tmp_path))
+
+
 @pytest.mark.parametrize("mode", ["plaintext", "compatible", "safe"])
 @pytest.mark.parametrize("body_format", ["xml", "json"])
 def test_pushes_made_by_an_independent_implementation(
@@ -232,3 +250,70 @@ def test_pushes_made_by_an_independent_implementation(
     assert reply["Content"] == "echo: 独立 ]]> check"
     assert reply["ToUserName"] == fields["FromUserName"]
     assert (b"<Encrypt>" in answer) is (mode != "plaintext")
+
+
+def _raw_post(server: str, target: str, framed_body: bytes) -> bytes:
+    """Send a chunked POST as given, byte for byte, and return the whole response."""
+    host, port = server.removeprefix("http://").split(":")
+    head = (
+        f"POST {target} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/xml\r\n"
+        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head)
+        try:
+            sock.sendall(framed_body)
+        except OSError:  # the server may answer and close before the body is all sent
+            pass
+        response = b""
+        while chunk := sock.recv(65536):
+            response += chunk
+    return response
+
+
+def _chunked(body: bytes, size: int = 65536) -> bytes:
+    pieces = [body[i : i + size] for i in range(0, len(body), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
+
+
+def test_a_chunked_body_over_the_limit_is_refused_not_cut(
+    server: str, sqlite_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Werkzeug's limited stream stopped at WX_MAX_BODY and the cut body, a valid push followed
+    # by 5 MB of spaces, was answered 200 with its reply.
+    wechat = builder(sqlite_env, user="oChunked")
+    query, body = wechat.build(wechat.complete({"MsgType": "text", "Content": "cut me"}))
+    target = "/wx?" + urllib.parse.urlencode(query)
+    response = _raw_post(server, target, _chunked(body + b" " * 5_000_000))
+    assert response.startswith(b"HTTP/1.1 413 ")
+    within = _raw_post(server, target, _chunked(body + b" " * 1000))
+    assert within.startswith(b"HTTP/1.1 200 ")
+    assert sum(n for key, n in handler_runs(tmp_path).items() if "oChunked" in key) == 1
+
+
+@pytest.mark.parametrize("size", [b"-1", b"0x10", b"+fe", b"zz"])
+def test_malformed_chunk_sizes_are_400(server: str, size: bytes, tmp_path: Path) -> None:
+    timestamp, nonce = str(int(time.time())), "42"
+    query = {"signature": sign(TOKEN, timestamp, nonce), "timestamp": timestamp, "nonce": nonce}
+    target = "/wx?" + urllib.parse.urlencode(query)
+    response = _raw_post(server, target, size + b"\r\n<xml/>\r\n0\r\n\r\n")
+    assert response.split(b"\r\n", 1)[0] in (
+        b"HTTP/1.1 400 Bad Request",
+        b"HTTP/1.1 400 BAD REQUEST",
+    )
+    log = (tmp_path / "gunicorn.log").read_text()
+    assert "Traceback" not in log and "internal error" not in log
+
+
+def test_the_log_has_one_line_per_push_and_never_calls_a_lapse_503(
+    server: str, sqlite_env: dict[str, str], tmp_path: Path
+) -> None:
+    # gunicorn's access log added a second line per push, and logged a lapse (a connection
+    # WeChat saw closed) as a 503.
+    wechat = builder(sqlite_env, user="oOneLine")
+    query, body = wechat.build(wechat.complete({"MsgType": "text", "Content": "sleep 1.3"}))
+    assert http_request("POST", server + "/wx", query, body) == (NO_ANSWER, b"")
+    time.sleep(0.5)
+    lines = (tmp_path / "gunicorn.log").read_text().splitlines()
+    assert [line for line in lines if '"POST /wx"' in line or " 503 " in line] == []
+    assert len([line for line in lines if " -> lapsed in " in line]) == 1

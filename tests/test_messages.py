@@ -39,6 +39,7 @@ from app.wechat.events import (
     ViewMiniProgramEvent,
 )
 from app.wechat.fields import snake_case
+from app.wechat.identity import PushKey, pseudonym
 from app.wechat.messages import (
     ImageMessage,
     LinkMessage,
@@ -853,125 +854,180 @@ def malformed(fields: dict[str, Any]) -> str:
     return str(info.value)
 
 
+PRINTABLE = "must be 1-128 printable characters"
+WHOLE = "must be an integer of up to 20 digits"
+
+
 def test_missing_msg_type() -> None:
     fields = xml_push("text", Content="hi", MsgId="1")
     del fields["MsgType"]
-    assert malformed(fields) == "push field MsgType must be a non-empty string, got nothing"
+    assert malformed(fields) == f"push field MsgType {PRINTABLE}, got nothing"
 
 
 def test_empty_msg_type() -> None:
     fields = xml_push("", Content="hi", MsgId="1")
-    assert malformed(fields) == "push field MsgType must be a non-empty string, got ''"
+    assert malformed(fields) == f"push field MsgType {PRINTABLE}, got a str of 0 characters"
 
 
 def test_msg_type_not_a_string() -> None:
     fields = json_push("text", Content="hi", MsgId=1)
     fields["MsgType"] = 1
-    assert malformed(fields) == "push field MsgType must be a non-empty string, got 1"
+    assert malformed(fields) == f"push field MsgType {PRINTABLE}, got an int"
 
 
 def test_missing_from_user_name() -> None:
     fields = xml_push("text", Content="hi", MsgId="1")
     del fields["FromUserName"]
-    assert malformed(fields) == "push field FromUserName must be a non-empty string, got nothing"
+    assert malformed(fields) == f"push field FromUserName {PRINTABLE}, got nothing"
 
 
 def test_missing_to_user_name() -> None:
     fields = xml_push("text", Content="hi", MsgId="1")
     del fields["ToUserName"]
-    assert malformed(fields) == "push field ToUserName must be a non-empty string, got nothing"
+    assert malformed(fields) == f"push field ToUserName {PRINTABLE}, got nothing"
 
 
 @pytest.mark.parametrize(
     ("create_time", "shown"),
-    [("1732406400.5", "'1732406400.5'"), ("", "''"), (1.5, "1.5"), (True, "True"), (None, None)],
+    [
+        ("1732406400.5", "a str of 12 characters"),
+        ("", "a str of 0 characters"),
+        (1.5, "a float"),
+        (True, "a bool"),
+        (None, "nothing"),
+    ],
 )
-def test_create_time_not_an_integer(create_time: object, shown: str | None) -> None:
+def test_create_time_not_an_integer(create_time: object, shown: str) -> None:
     fields = {**xml_push("text", Content="hi", MsgId="1"), "CreateTime": create_time}
     if create_time is None:
         del fields["CreateTime"]
-    found = shown or "nothing"
-    assert malformed(fields) == f"push field CreateTime must be an integer, got {found}"
-
-
-def test_known_message_without_msg_id() -> None:
-    fields = xml_push("text", Content="hi")
-    assert malformed(fields) == "text message field MsgId must be an integer, got nothing"
-
-
-def test_known_message_with_msg_id_not_an_integer() -> None:
-    fields = xml_push("image", PicUrl="u", MediaId=MEDIA_ID, MsgId="12ab")
-    assert malformed(fields) == "image message field MsgId must be an integer, got '12ab'"
+    assert malformed(fields) == f"push field CreateTime {WHOLE}, got {shown}"
 
 
 def test_event_without_event_name() -> None:
     fields = xml_push("event", EventKey="MENU_HELP")
-    assert malformed(fields) == "push field Event must be a non-empty string, got nothing"
+    assert malformed(fields) == f"push field Event {PRINTABLE}, got nothing"
 
 
-def test_long_bad_value_is_cut_in_the_message() -> None:
-    fields = {**xml_push("text", Content="hi", MsgId="1"), "CreateTime": "x" * 100}
-    assert malformed(fields) == f"push field CreateTime must be an integer, got '{'x' * 39}"
+def test_refusal_describes_the_value_and_never_repeats_it() -> None:
+    fields = {**xml_push("text", Content="hi", MsgId="1"), "CreateTime": "oSecret" * 10}
+    assert malformed(fields) == (
+        "push field CreateTime must be an integer of up to 20 digits, got a str of 70 characters"
+    )
 
 
-# -- dedup_key and is_user_message ---------------------------------------------------------
+@pytest.mark.parametrize("value", ["1" * 5000, "9" * 4301, "1" * 21])
+def test_create_time_of_too_many_digits_is_refused_not_raised(value: str) -> None:
+    # int() refuses over 4,300 digits with ValueError, and is slow long before that.
+    fields = {**xml_push("text", Content="hi", MsgId="1"), "CreateTime": value}
+    assert "must be an integer of up to 20 digits" in malformed(fields)
 
 
-def test_dedup_key_of_a_message_is_user_and_msg_id() -> None:
+@pytest.mark.parametrize("name", ["FromUserName", "ToUserName", "MsgType"])
+@pytest.mark.parametrize("value", ["o\nforged log line", "x" * 129, "\x00"])
+def test_identifying_fields_must_be_short_printable_text(name: str, value: str) -> None:
+    fields = {**xml_push("text", Content="hi", MsgId="1"), name: value}
+    message = malformed(fields)
+    assert message.startswith(f"push field {name} must be 1-128 printable characters, got a str")
+    assert value not in message
+
+
+# -- message ids and push_key --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["9" * 4301, "free text with spaces", "a\nb"])
+def test_unusable_msg_id_reads_as_none_and_keys_by_content(value: str) -> None:
+    message = parse_message(xml_push("text", Content="hi", MsgId=value))
+    assert isinstance(message, TextMessage)
+    assert message.msg_id is None
+    assert message.push_key.kind == "push"
+
+
+def test_string_msg_id_is_kept_as_given() -> None:
+    msg_id = "49d72d67b16d115e7935ac386f2f0fa3_1555684067"
+    message = parse_message(xml_push("text", Content="hi", MsgId=msg_id))
+    assert isinstance(message, TextMessage)
+    assert message.msg_id == msg_id
+    assert message.push_key.detail == msg_id
+
+
+def test_msg_id_spelled_msgid_upper_is_read() -> None:
+    # WxJava parses a text message whose id arrives as <MsgID>.
+    fields = {k: v for k, v in xml_push("text", Content="hi").items() if k != "MsgId"}
+    message = parse_message({**fields, "MsgID": "1234567"})
+    assert isinstance(message, TextMessage)
+    assert message.msg_id == 1234567
+
+
+def test_text_message_without_any_id_is_accepted_and_keyed_by_content() -> None:
+    fields = {k: v for k, v in xml_push("text", Content="hi").items() if k != "MsgId"}
+    one = parse_message(fields)
+    again = parse_message(dict(fields))
+    other = parse_message({**fields, "Content": "ho"})
+    assert isinstance(one, TextMessage) and one.msg_id is None
+    assert one.push_key == again.push_key
+    assert one.push_key != other.push_key
+
+
+def test_push_key_of_a_message_is_user_and_msg_id() -> None:
     message = parse_message(xml_push("text", Content="hi", MsgId=str(BIG_MSG_ID)))
-    assert message.dedup_key == f"msg:{OPENID}:6054768590064713728"
+    assert message.push_key == PushKey("msg", OPENID, "6054768590064713728")
+
+
+def test_push_key_stored_and_logged_forms_hold_no_openid() -> None:
+    key = parse_message(xml_push("text", Content="hi", MsgId="5")).push_key
+    assert OPENID not in key.stored and OPENID not in key.logged and OPENID not in str(key)
+    assert key.logged == f"msg:{pseudonym(OPENID)}:5"
+    assert len(key.stored) == len("msg:") + 32
 
 
 def test_same_msg_id_from_two_users_gives_two_keys() -> None:
     one = parse_message(xml_push("text", Content="hi", MsgId="5"))
     other = parse_message({**xml_push("text", Content="hi", MsgId="5"), "FromUserName": "oOther"})
-    assert one.dedup_key != other.dedup_key
+    assert one.push_key.stored != other.push_key.stored
 
 
-def test_dedup_key_of_a_message_ignores_create_time() -> None:
+def test_push_key_of_a_message_ignores_create_time() -> None:
     first = parse_message(xml_push("text", Content="hi", MsgId="5"))
     retry = parse_message({**xml_push("text", Content="hi", MsgId="5"), "CreateTime": "1732406405"})
-    assert first.dedup_key == retry.dedup_key
+    assert first.push_key == retry.push_key
 
 
-def test_dedup_key_of_an_event() -> None:
+def test_push_key_of_an_event_is_time_and_content() -> None:
     message = parse_message(xml_event("CLICK", EventKey="MENU_HELP"))
-    assert message.dedup_key == f"event:{OPENID}:1732406400:click:MENU_HELP"
+    again = parse_message(xml_event("CLICK", EventKey="MENU_HELP"))
+    assert message.push_key.kind == "event"
+    assert message.push_key.detail.startswith("1732406400:")
+    assert message.push_key == again.push_key
 
 
 def test_subscribe_and_click_in_one_second_differ() -> None:
     subscribe = parse_message(xml_event("subscribe", EventKey=""))
     click = parse_message(xml_event("CLICK", EventKey="MENU_HELP"))
-    assert subscribe.dedup_key != click.dedup_key
+    assert subscribe.push_key != click.push_key
 
 
 def test_two_template_results_in_one_second_differ() -> None:
     one = parse_message(xml_event("TEMPLATESENDJOBFINISH", MsgID="200163836", Status="success"))
     two = parse_message(xml_event("TEMPLATESENDJOBFINISH", MsgID="200163837", Status="success"))
-    assert one.dedup_key == f"event:{OPENID}:1732406400:templatesendjobfinish:200163836:"
-    assert one.dedup_key != two.dedup_key
+    assert one.push_key != two.push_key
 
 
-def test_dedup_key_of_a_publish_job() -> None:
-    info = {"publish_id": "2247503051", "publish_status": "0"}
-    message = parse_message(xml_event("PUBLISHJOBFINISH", PublishEventInfo=info))
-    assert message.dedup_key == f"event:{OPENID}:1732406400:publishjobfinish:2247503051:"
+def test_media_checks_of_one_second_with_other_trace_ids_differ() -> None:
+    # Three wxa_media_check pushes from one system sender in one second were merged into one.
+    keys = {
+        parse_message(json_event("wxa_media_check", trace_id=f"trace-{n}", status_code=0)).push_key
+        for n in range(3)
+    }
+    assert len(keys) == 3
 
 
-def test_dedup_key_of_subscription_messages_sent() -> None:
-    entries = [
-        {"TemplateId": "T1", "MsgID": "11", "ErrorCode": "0", "ErrorStatus": "success"},
-        {"TemplateId": "T2", "MsgID": "12", "ErrorCode": "0", "ErrorStatus": "success"},
-    ]
-    message = parse_message(json_event("subscribe_msg_sent_event", List=entries))
-    assert message.dedup_key == f"event:{MP_OPENID}:1714112445:subscribe_msg_sent_event:11,12:"
-
-
-def test_dedup_key_of_an_unknown_message() -> None:
+def test_push_key_of_an_unknown_message() -> None:
     with_id = parse_message(xml_push("file", MsgId="42"))
     without_id = parse_message(xml_push("file"))
-    assert with_id.dedup_key == f"msg:{OPENID}:42"
-    assert without_id.dedup_key == f"push:{OPENID}:1732406400:file"
+    assert with_id.push_key == PushKey("msg", OPENID, "42")
+    assert without_id.push_key.kind == "push"
+    assert without_id.push_key.detail.startswith("1732406400:")
 
 
 @pytest.mark.parametrize(

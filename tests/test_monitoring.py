@@ -11,19 +11,17 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.testing import WeChatClient
+from app.testing import PushBuilder, WeChatClient
 from config import Settings
 from tests.conftest import AES_KEY, APPID, TOKEN
 from tests.servers import gunicorn, request
 
 
 def sample(client: FlaskClient, name: str, **labels: str) -> float:
-    """The value of one series on /metrics (0 when absent)."""
+    """The value of one series of the default account on /metrics (0 when absent)."""
     text = client.get("/metrics").get_data(as_text=True)
-    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    pattern = (
-        rf"^{name}(?:\{{{re.escape(wanted)}\}})? ([0-9.e+]+)$" if wanted else rf"^{name} (\S+)$"
-    )
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted({"account": "default", **labels}.items()))
+    pattern = rf"^{name}\{{{re.escape(wanted)}\}} ([0-9.e+]+)$"
     found = re.search(pattern, text, re.MULTILINE)
     return float(found.group(1)) if found else 0.0
 
@@ -85,7 +83,8 @@ def test_workers_metrics_are_summed(tmp_path: Path) -> None:
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
     }
     (tmp_path / "metrics").mkdir()
-    wechat = WeChatClient(create_app(Settings(token=TOKEN, appid=APPID, aes_key=AES_KEY)))
+    # Builds pushes only: the app behind the builder is never served, nor its store written.
+    wechat = PushBuilder(Settings(token=TOKEN, appid=APPID, aes_key=AES_KEY))
     with gunicorn(env, workers=3, log=tmp_path / "gunicorn.log") as url:
         for n in range(30):
             query, body = wechat.build(wechat.complete({"MsgType": "text", "Content": f"m{n}"}))
@@ -94,6 +93,49 @@ def test_workers_metrics_are_summed(tmp_path: Path) -> None:
         totals = set()
         for _ in range(6):  # whichever worker answers, the sum is the same
             text = request("GET", url + "/metrics")[1].decode()
-            found = re.search(r'^wx_pushes_total\{outcome="reply",type="text"\} (\S+)$', text, re.M)
+            found = re.search(
+                r'^wx_pushes_total\{account="default",outcome="reply",type="text"\} (\S+)$',
+                text,
+                re.M,
+            )
             totals.add(float(found.group(1)) if found else 0.0)
     assert totals == {30.0}
+
+
+def test_healthz_reports_a_sqlite_file_deleted_under_the_service(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # Pooled connections kept the deleted inode while new ones created an empty file: the store
+    # was split for good ("no such table") and /healthz still said ok.
+    path = tmp_path / "state" / "ledger.db"
+    app = create_app(dataclasses.replace(settings, store_url=f"sqlite:///{path}"))
+    wechat = WeChatClient(app)
+    try:
+        assert wechat.text("before").reply is not None
+        for leftover in path.parent.iterdir():
+            leftover.unlink()
+        assert wechat.text("after").reply is not None
+        response = app.test_client().get("/healthz")
+        assert response.status_code == 503
+        assert "deleted or replaced" in response.json["store"]
+        assert path.exists()
+    finally:
+        app.extensions["wechat"].close()
+
+
+def test_types_sent_on_the_wire_cannot_grow_the_series(app: Flask, client: FlaskClient) -> None:
+    # The label was MsgType (or Event) as received: any 1-128 characters, a new series each,
+    # kept for the life of the worker and printed by /metrics.
+    wechat = WeChatClient(app)
+    before = sample(client, "wx_pushes_total", type="unknown", outcome="success")
+    before_events = sample(client, "wx_pushes_total", type="event:unknown", outcome="success")
+    for n in range(5):
+        wechat.message(f"madeup{n}")
+        wechat.event(f"MADEUP_EVENT_{n}")
+    wechat.event("CLICK", "MENU_HELP")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "madeup" not in text and "MADEUP" not in text
+    assert sample(client, "wx_pushes_total", type="unknown", outcome="success") == before + 5
+    after_events = sample(client, "wx_pushes_total", type="event:unknown", outcome="success")
+    assert after_events == before_events + 5
+    assert 'type="event:CLICK"' in text

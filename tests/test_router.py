@@ -415,8 +415,10 @@ def test_module_raising_import_error(handlers_dir: Path, forget_modules: list[st
     with pytest.raises(HandlerLoadError) as info:
         load_router("wx_broken_handlers")
     assert str(info.value) == (
-        "While importing 'wx_broken_handlers', an ImportError was raised:"
-        " No module named 'wx_missing_dependency'"
+        "While importing 'wx_broken_handlers', ModuleNotFoundError was raised at"
+        f" {Path.cwd() / 'wx_broken_handlers.py'}, line 1"
+        " (No module named 'wx_missing_dependency'). Install the package that provides"
+        " 'wx_missing_dependency' in the service's virtualenv, or fix the import."
     )
     assert isinstance(info.value.__cause__, ModuleNotFoundError)
     assert info.value.__cause__.name == "wx_missing_dependency"
@@ -426,23 +428,96 @@ def test_module_raising_import_error_of_a_name(
     handlers_dir: Path, forget_modules: list[str]
 ) -> None:
     write_module(
-        handlers_dir, "wx_bad_name_handlers", "from os import no_such_name\n", forget_modules
+        handlers_dir,
+        "wx_bad_name_handlers",
+        "import os\nfrom os import no_such_name\n",
+        forget_modules,
     )
     with pytest.raises(HandlerLoadError) as info:
         load_router("wx_bad_name_handlers")
-    assert str(info.value).startswith(
-        "While importing 'wx_bad_name_handlers', an ImportError was raised:"
-        " cannot import name 'no_such_name' from 'os'"
+    message = str(info.value)
+    assert message.startswith(
+        "While importing 'wx_bad_name_handlers', ImportError was raised at"
+        f" {Path.cwd() / 'wx_bad_name_handlers.py'}, line 2"
+        " (cannot import name 'no_such_name' from 'os'"
     )
+    assert message.endswith(". Fix the import.")
     assert type(info.value.__cause__) is ImportError
 
 
-def test_other_exceptions_propagate(handlers_dir: Path, forget_modules: list[str]) -> None:
-    write_module(
-        handlers_dir, "wx_raising_handlers", "raise RuntimeError('bad config')\n", forget_modules
+def test_syntax_error_names_the_file_and_line(
+    handlers_dir: Path, forget_modules: list[str]
+) -> None:
+    source = "from app.router import Router\n\nrouter = Router(\n"
+    write_module(handlers_dir, "wx_unparsable_handlers", source, forget_modules)
+    with pytest.raises(HandlerLoadError) as info:
+        load_router("wx_unparsable_handlers")
+    assert str(info.value) == (
+        "Could not import 'wx_unparsable_handlers': fix the syntax error at"
+        f" {Path.cwd() / 'wx_unparsable_handlers.py'}, line 3 ('(' was never closed)."
     )
-    with pytest.raises(RuntimeError, match="^bad config$"):
+    assert isinstance(info.value.__cause__, SyntaxError)
+
+
+def test_syntax_error_in_a_module_it_imports_names_that_file(
+    handlers_dir: Path, forget_modules: list[str]
+) -> None:
+    write_module(handlers_dir, "wx_bad_helper", "def helper(:\n    pass\n", forget_modules)
+    write_module(handlers_dir, "wx_helped_handlers", "import wx_bad_helper\n", forget_modules)
+    with pytest.raises(HandlerLoadError) as info:
+        load_router("wx_helped_handlers")
+    assert str(info.value) == (
+        "Could not import 'wx_helped_handlers': fix the syntax error at"
+        f" {Path.cwd() / 'wx_bad_helper.py'}, line 1 (invalid syntax)."
+    )
+
+
+def test_other_exceptions_name_the_line(handlers_dir: Path, forget_modules: list[str]) -> None:
+    source = "import os\n\nraise RuntimeError('bad config')\n"
+    write_module(handlers_dir, "wx_raising_handlers", source, forget_modules)
+    with pytest.raises(HandlerLoadError) as info:
         load_router("wx_raising_handlers")
+    assert str(info.value) == (
+        "While importing 'wx_raising_handlers', RuntimeError was raised at"
+        f" {Path.cwd() / 'wx_raising_handlers.py'}, line 3 (bad config). Fix the module:"
+        " the service cannot start until importing it succeeds."
+    )
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_an_exception_without_text(handlers_dir: Path, forget_modules: list[str]) -> None:
+    write_module(handlers_dir, "wx_silent_handlers", "raise KeyError\n", forget_modules)
+    with pytest.raises(HandlerLoadError) as info:
+        load_router("wx_silent_handlers")
+    assert str(info.value).startswith(
+        "While importing 'wx_silent_handlers', KeyError was raised at"
+        f" {Path.cwd() / 'wx_silent_handlers.py'}, line 1. Fix the module:"
+    )
+
+
+def test_a_handler_registered_twice_names_the_users_line(
+    handlers_dir: Path, forget_modules: list[str]
+) -> None:
+    source = (
+        "from app.router import Router\n"
+        "router = Router()\n"
+        "\n"
+        "@router.keyword('help')\n"
+        "def first(message):\n"
+        "    return 'one'\n"
+        "\n"
+        "@router.keyword('help')\n"
+        "def second(message):\n"
+        "    return 'two'\n"
+    )
+    write_module(handlers_dir, "wx_twice_handlers", source, forget_modules)
+    with pytest.raises(HandlerLoadError) as info:
+        load_router("wx_twice_handlers")
+    assert str(info.value).startswith(
+        "While importing 'wx_twice_handlers', ValueError was raised at"
+        f" {Path.cwd() / 'wx_twice_handlers.py'}, line 8"
+        " (keyword 'help' is already handled by wx_twice_handlers.first)."
+    )
 
 
 def test_attribute_missing() -> None:

@@ -222,21 +222,33 @@ def test_zero_tolerance_disables_the_window(timestamp: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("timestamp", "shown"),
+    "timestamp",
     [
-        ("abc", "'abc'"),
-        ("", "''"),
-        ("-5", "'-5'"),
-        ("1.5e9", "'1.5e9'"),
-        (" 1732406400", "' 1732406400'"),
-        ("１７３２４０６４００", "'１７３２４０６４００'"),
-        ("1" * 13, "'1111111111111'"),
-        ("9" * 100, repr("9" * 20)),
+        "abc",
+        "",
+        "-5",
+        "1.5e9",
+        " 1732406400",
+        "１７３２４０６４００",
+        "1" * 13,
+        "9" * 100,
+        "1\nforged",
     ],
-    ids=["letters", "empty", "negative", "float", "space", "fullwidth", "13-digits", "long"],
+    ids=[
+        "letters",
+        "empty",
+        "negative",
+        "float",
+        "space",
+        "fullwidth",
+        "13-digits",
+        "long",
+        "newline",
+    ],
 )
-def test_timestamp_that_is_not_a_unix_time(timestamp: str, shown: str) -> None:
+def test_timestamp_that_is_not_a_unix_time(timestamp: str) -> None:
     with pytest.raises(StaleTimestamp) as info:
         check_timestamp(timestamp, now=NOW, tolerance=0)
     assert info.value.status == 403
-    assert info.value.message == f"timestamp {shown} is not a Unix time"
+    # Said what was wrong, never what was sent: a query value must not reach a log line.
+    assert info.value.message == f"timestamp is not a Unix time ({len(timestamp)} characters)"

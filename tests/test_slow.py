@@ -16,11 +16,11 @@ import pytest
 from flask import Flask
 
 from app import create_app
-from app.ledger import LEASE_TTL
 from app.logs import pseudonym
 from app.testing import PushResult, WeChatClient
 from app.wechat.codec import BodyFormat
 from app.wechat.replies import TextReply
+from app.wechat.timing import LEASE_TTL
 from config import Settings, SlowStrategy
 from tests import service_handlers
 from tests.conftest import APPID
@@ -262,3 +262,22 @@ def test_mini_program_content_without_appsecret_is_never_kept_for_a_passive_repl
     assert "oMiniNoSecret" not in caplog.text
     later = WeChatClient(app, user="oMiniNoSecret").text("next")
     assert later.reply == TextReply("echo: next")
+
+
+@pytest.mark.parametrize(
+    ("age", "expected"),
+    [(8, "lapsed"), (10, "success")],
+    ids=["second-attempt", "third-attempt"],
+)
+def test_wechat_s_last_attempt_is_told_by_its_arrival_since_create_time(
+    make_app: object, age: int, expected: str
+) -> None:
+    # An attempt 8-9 s after the message is WeChat's second: it must lapse so the third can
+    # carry the reply. Judged at its deadline (1 s later here) instead of on arrival, it was
+    # taken for the last and answered success, and every handler of 9.5-14.5 s went out late.
+    app = make_app()  # type: ignore[operator]
+    wechat = WeChatClient(app, user=f"oAge{age}")
+    push = wechat.complete({"MsgType": "text", "Content": "sleep 1.5"})
+    push["CreateTime"] = int(time.time()) - age
+    result = wechat.post(*wechat.build(push))
+    assert ("lapsed" if result.lapsed else "success" if result.success else "other") == expected

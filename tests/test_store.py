@@ -180,6 +180,19 @@ def test_add_after_expiry_succeeds(store: Store) -> None:
     assert store.get("k") == b"new"
 
 
+def test_add_and_peek_claims_and_reads_in_one_call(store: Store) -> None:
+    store.set("kept", b"reply", LONG)
+    assert store.add_and_peek("k", b"first", LONG, "kept") == (True, b"reply")
+    assert store.add_and_peek("k", b"second", LONG, "kept") == (False, b"reply")
+    assert store.add_and_peek("other", b"x", LONG, "absent") == (True, None)
+    assert store.get("k") == b"first"
+
+
+def test_add_and_peek_race_among_threads_has_one_winner(store: Store) -> None:
+    wins = _in_threads(12, lambda: store.add_and_peek("claim", b"x", LONG, "peek")[0])
+    assert wins.count(True) == 1
+
+
 def test_add_race_among_threads_has_one_winner(store: Store) -> None:
     for i in range(5):
         key = f"claim:{i}"
@@ -524,3 +537,24 @@ def test_redis_store_rejects_decoding_client() -> None:
             RedisStore(client)
     finally:
         client.close()
+
+
+def test_a_deleted_sqlite_file_is_noticed_and_the_store_stays_one(tmp_path: Path) -> None:
+    # Two workers' stores on one file; the file is deleted. Before, the pooled connections kept
+    # the old inode and new ones made an empty file without the table: two stores for good.
+    path = tmp_path / "shared.db"
+    worker_a, worker_b = SQLiteStore(path), SQLiteStore(path)
+    try:
+        worker_a.set("before", b"1", 60)
+        assert worker_b.get("before") == b"1"
+        for leftover in tmp_path.iterdir():
+            leftover.unlink()
+        worker_a.set("after", b"2", 60)
+        assert worker_b.get("after") == b"2"
+        assert worker_b.add("claim", b"b", 60) is True
+        assert worker_a.add("claim", b"a", 60) is False
+        with pytest.raises(StoreError, match="deleted or replaced"):
+            worker_a.ping()
+    finally:
+        worker_a.close()
+        worker_b.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -20,7 +21,8 @@ from app.wechat.replies import ImageReply, TextReply, TransferCustomerServiceRep
 from app.wechat.signature import sign
 from config import AccountType, Settings
 from tests import service_handlers
-from tests.conftest import AES_KEY, TOKEN
+from tests.conftest import AES_KEY, APPID, TOKEN
+from tests.peer import WeChatPeer
 
 
 def handshake_query(**overrides: str) -> dict[str, str]:
@@ -368,7 +370,7 @@ def test_wrong_appid(
         (b"{not json", "JSON is not valid"),
         (b"[1, 2]", "neither XML"),
         (b'{"a": ' * 5000 + b"1" + b"}" * 5000, "JSON is not valid"),
-        (b"<notxml/>", "expected <xml>"),
+        (b"<notxml/>", "not <xml>"),
         (
             b'<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY a "aaaaaaaaaa">'
             b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><xml><C>&b;</C></xml>',
@@ -421,8 +423,123 @@ def test_an_internal_fault_is_logged_and_answered_success(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a bug of ours")
 
-    monkeypatch.setattr(app.extensions["wechat"], "answer", broken)
+    monkeypatch.setattr(app.extensions["wechat"].service(), "answer", broken)
     with caplog.at_level(logging.ERROR, logger="app.views"):
         result = wechat.text("hi")
     assert (result.status, result.body) == (200, b"success")
     assert any(r.exc_info and "internal error" in r.getMessage() for r in caplog.records)
+
+
+# -- hostile values inside a correctly signed push: a 4xx with a reason, never the catch-all ----
+
+
+def _signed(body: bytes, mode: str, body_format: str) -> tuple[dict[str, str], bytes]:
+    peer = WeChatPeer(TOKEN, AES_KEY, APPID)
+    return peer.push(
+        body, mode=mode, body_format=body_format, timestamp=int(time.time()), nonce="42", openid=""
+    )
+
+
+def _post(app: Flask, query: dict[str, str], body: bytes) -> tuple[int, str]:
+    response = app.test_client().post("/wx", query_string=query, data=body)
+    return response.status_code, response.get_data(as_text=True)
+
+
+def _no_internal_error(caplog: pytest.LogCaptureFixture) -> None:
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], "reached the catch-all"
+
+
+JSON_TEXT = (
+    '{"ToUserName":"gh_1","FromUserName":%s,"CreateTime":%s,"MsgType":"text",'
+    '"Content":"hi","MsgId":%s}'
+)
+
+
+@pytest.mark.parametrize("mode", ["plaintext", "safe"])
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (JSON_TEXT % ('"\\ud800"', "1", "1"), "surrogate"),
+        (JSON_TEXT % ('"oUser"', "1" * 5000, "1"), "too many digits"),
+        (JSON_TEXT % ('"oUser"', '"' + "1" * 5000 + '"', "1"), "CreateTime"),
+        (JSON_TEXT % ('"o\\nforged"', "1", "1"), "FromUserName"),
+    ],
+    ids=["surrogate-sender", "huge-int", "huge-digit-string", "newline-sender"],
+)
+def test_hostile_json_values_are_400(
+    handlers_app: Flask, caplog: pytest.LogCaptureFixture, mode: str, body: str, reason: str
+) -> None:
+    query, raw = _signed(body.encode(), mode, "json")
+    with caplog.at_level(logging.INFO):
+        status, answer = _post(handlers_app, query, raw)
+    assert (status, "MalformedBody") == (400, answer.split(":")[0].split(" ")[1])
+    assert reason in answer
+    _no_internal_error(caplog)
+
+
+def test_a_lone_surrogate_in_the_outer_encrypt_is_400(
+    handlers_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    timestamp, nonce = str(int(time.time())), "42"
+    query = {
+        "signature": sign(TOKEN, timestamp, nonce),
+        "timestamp": timestamp,
+        "nonce": nonce,
+        "encrypt_type": "aes",
+        "msg_signature": "0" * 40,
+    }
+    with caplog.at_level(logging.INFO):
+        status, answer = _post(handlers_app, query, b'{"ToUserName":"gh_1","Encrypt":"\\ud800"}')
+    assert status == 400 and "surrogate" in answer
+    _no_internal_error(caplog)
+
+
+@pytest.mark.parametrize(
+    ("msg_id", "shown"),
+    [
+        ("<MsgId>49d72d67b16d115e7935ac386f2f0fa3_1555684067</MsgId>", "string id"),
+        ("<MsgID>7700112233</MsgID>", "MsgID spelling"),
+        ("", "no id at all"),
+        ("<MsgId>" + "9" * 4301 + "</MsgId>", "an id int() cannot take"),
+    ],
+)
+def test_signed_text_whatever_its_id_is_answered_once(
+    handlers_app: Flask, caplog: pytest.LogCaptureFixture, msg_id: str, shown: str
+) -> None:
+    # These were refused 400 "MsgId must be an integer", which WeChat retries and then shows
+    # the user as an error.
+    user = f"oId{len(msg_id)}x{len(shown)}"
+    body = (
+        f"<xml><ToUserName>gh_1</ToUserName><FromUserName>{user}</FromUserName>"
+        f"<CreateTime>{int(time.time())}</CreateTime><MsgType>text</MsgType>"
+        f"<Content>{shown}</Content>{msg_id}</xml>"
+    ).encode()
+    query, raw = _signed(body, "safe", "xml")
+    with caplog.at_level(logging.INFO):
+        first = _post(handlers_app, query, raw)
+        retry = _post(handlers_app, query, raw)
+    assert first[0] == retry[0] == 200
+    assert first[1] == retry[1]  # the retry gets the very same bytes
+    assert sum(n for key, n in service_handlers.calls.items() if f":{user}:" in key) == 1
+    _no_internal_error(caplog)
+
+
+def test_events_of_one_second_that_differ_are_all_handled(handlers_app: Flask) -> None:
+    # Three wxa_media_check pushes from one system sender in one second, with other trace_ids,
+    # reached the handler once: they were keyed by sender, time, event and EventKey only.
+    now = int(time.time())
+    for trace in ("t1", "t2", "t3"):
+        event = {
+            "ToUserName": "gh_1",
+            "FromUserName": "oSystemSender",
+            "CreateTime": now,
+            "MsgType": "event",
+            "Event": "wxa_media_check",
+            "trace_id": trace,
+            "status_code": 0,
+        }
+        query, raw = _signed(json.dumps(event).encode(), "safe", "json")
+        for _ in range(2):  # each also retried: still one run per push
+            assert _post(handlers_app, query, raw)[0] == 200
+    runs = [n for key, n in service_handlers.calls.items() if ":oSystemSender:" in key]
+    assert sorted(runs) == [1, 1, 1]

@@ -6,11 +6,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 from urllib.parse import urlsplit
 
 from .base import Store as Store
 from .base import StoreError as StoreError
+from .failover import FailoverStore
 from .memory import MemoryStore as MemoryStore
 from .redis import RedisStore as RedisStore
 from .sqlite import SQLiteStore as SQLiteStore
@@ -42,6 +45,30 @@ def open_store(url: str) -> Store:
     if scheme in ("redis", "rediss"):
         return RedisStore(url)
     raise ValueError(f"unknown store URL scheme {scheme!r}; use {URL_FORMS}")
+
+
+def open_shared_store(url: str) -> Store:
+    """Open the store ``url`` names, ready to survive its failures (:mod:`.failover`).
+
+    A failing shared store falls back to a SQLite file in the host's temporary directory, named
+    after the URL so every worker of this service on the host shares it, and, should that fail
+    too, to this process's memory. ``memory://`` cannot fail and is returned as it is.
+    """
+    primary = open_store(url)
+    if isinstance(primary, MemoryStore):
+        return primary
+    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+    path = os.path.join(tempfile.gettempdir(), f"wx-push-fallback-{digest}.db")
+
+    def open_host_store() -> Store:
+        try:
+            return FailoverStore(
+                SQLiteStore(path), MemoryStore(), fallback_name="per-process memory (no dedup)"
+            )
+        except StoreError:
+            return MemoryStore()
+
+    return FailoverStore(primary, open_host_store, fallback_name=f"the host's fallback file {path}")
 
 
 def _sqlite_path(url: str) -> str:

@@ -49,6 +49,17 @@ class Store(Protocol):
         """
         ...
 
+    def add_and_peek(
+        self, key: str, value: bytes, ttl: float, peek: str
+    ) -> tuple[bool, bytes | None]:
+        """:meth:`add` ``key``, and read ``peek`` in the same round trip.
+
+        The claim of a push also learns whether its user has a kept reply, so the common path
+        of a push costs two round trips, not three. Only the add is atomic; the read is a plain
+        :meth:`get` made alongside it.
+        """
+        ...
+
     def take(self, key: str) -> bytes | None:
         """Atomically return and delete the value; None when absent or expired.
 

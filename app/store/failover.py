@@ -1,9 +1,22 @@
-"""Keep answering pushes when the shared store is down, at the cost of cross-process dedup.
+"""Keep answering pushes when the shared store is down, without running a handler twice on a host.
 
 A push that cannot be recorded must still be answered within five seconds, and a dead Redis
-must not cost a timeout on every call. So a failed call switches to a local in-memory store for
-a few seconds (a circuit breaker), logs loudly, and tries the shared store again afterwards.
-While degraded, each process deduplicates only its own attempts.
+must not cost a timeout on every call. So a failed call switches to a fallback store for a few
+seconds (a circuit breaker), logs loudly, and tries the shared store again afterwards.
+
+The fallback is one the host's workers share (a SQLite file, :func:`app.store.open_host_store`):
+a retry that lands on another worker of the same host still finds the claim of its first
+attempt, so a degraded store never runs a handler twice on one host. Only hosts are apart
+while it lasts.
+
+Two moments need care, because a push's entries may sit in the other store:
+
+* going down: what was written before the failure is out of reach until the shared store is
+  back; the ledger is built so that this can only cause an extra delivery, never a lost one
+  (:mod:`app.ledger`);
+* coming back: for :data:`REMEMBER` seconds after the last failure, reads and claims consult the
+  fallback too, so a push claimed there during the outage is not claimed again in the shared
+  store when its retry arrives.
 """
 
 from __future__ import annotations
@@ -21,17 +34,47 @@ logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
+#: Seconds after the last failure during which the fallback's entries still count: longer than
+#: WeChat's retries of a push (about 15 s) and a slow handler's late delivery.
+REMEMBER = 60.0
+
 
 class FailoverStore:
     """A :class:`Store` that falls back to ``fallback`` while ``primary`` fails."""
 
-    def __init__(self, primary: Store, fallback: Store, *, retry_after: float = 5.0) -> None:
-        """:param retry_after: seconds to stay on the fallback before trying the primary again."""
+    def __init__(
+        self,
+        primary: Store,
+        fallback: Store | Callable[[], Store],
+        *,
+        retry_after: float = 5.0,
+        fallback_name: str = "a local store",
+    ) -> None:
+        """:param fallback: the store to fall back to, or a function that opens it when it is
+            first needed, so that a healthy service leaves no fallback file behind.
+        :param retry_after: seconds to stay on the fallback before trying the primary again.
+        :param fallback_name: what the fallback is, for the log line that announces it.
+        """
         self._primary = primary
-        self._fallback = fallback
+        self._open_fallback: Callable[[], Store]
+        if isinstance(fallback, Store):
+            self._open_fallback = lambda: fallback
+        else:
+            self._open_fallback = fallback
+        self._opened: Store | None = None
         self._retry_after = retry_after
+        self._fallback_name = fallback_name
         self._down_until = 0.0
+        self._remember_until = 0.0
         self._lock = threading.Lock()
+
+    @property
+    def _fallback(self) -> Store:
+        if self._opened is None:
+            with self._lock:
+                if self._opened is None:
+                    self._opened = self._open_fallback()
+        return self._opened
 
     @property
     def degraded(self) -> bool:
@@ -41,12 +84,14 @@ class FailoverStore:
     def _failed(self, error: StoreError) -> None:
         with self._lock:
             was_up = not self.degraded
-            self._down_until = time.monotonic() + self._retry_after
+            now = time.monotonic()
+            self._down_until = now + self._retry_after
+            self._remember_until = now + self._retry_after + REMEMBER
         if was_up:
             logger.error(
-                "shared store unavailable (%s): DEGRADED to per-process deduplication;"
-                " retrying in %.0f s",
+                "shared store unavailable (%s): DEGRADED to %s; retrying in %.0f s",
                 error.message,
+                self._fallback_name,
                 self._retry_after,
             )
 
@@ -58,20 +103,49 @@ class FailoverStore:
                 self._failed(e)
         return operation(self._fallback)
 
+    def _remembered(self, operation: Callable[[Store], _T]) -> _T | None:
+        """What the fallback holds, in the moments after an outage; None otherwise or on error."""
+        if self._opened is None or time.monotonic() >= self._remember_until:
+            return None
+        try:
+            return operation(self._fallback)
+        except StoreError:
+            return None
+
     def get(self, key: str) -> bytes | None:
-        return self._call(lambda store: store.get(key))
+        value = self._call(lambda store: store.get(key))
+        if value is None and not self.degraded:
+            value = self._remembered(lambda store: store.get(key))
+        return value
 
     def set(self, key: str, value: bytes, ttl: float) -> None:
         self._call(lambda store: store.set(key, value, ttl))
 
     def add(self, key: str, value: bytes, ttl: float) -> bool:
+        if not self.degraded and self._remembered(lambda store: store.get(key)) is not None:
+            return False
         return self._call(lambda store: store.add(key, value, ttl))
 
+    def add_and_peek(
+        self, key: str, value: bytes, ttl: float, peek: str
+    ) -> tuple[bool, bytes | None]:
+        if not self.degraded and self._remembered(lambda store: store.get(key)) is not None:
+            return False, self.get(peek)
+        added, peeked = self._call(lambda store: store.add_and_peek(key, value, ttl, peek))
+        if peeked is None and not self.degraded:
+            peeked = self._remembered(lambda store: store.get(peek))
+        return added, peeked
+
     def take(self, key: str) -> bytes | None:
-        return self._call(lambda store: store.take(key))
+        value = self._call(lambda store: store.take(key))
+        if value is None and not self.degraded:
+            value = self._remembered(lambda store: store.take(key))
+        return value
 
     def delete(self, key: str) -> None:
         self._call(lambda store: store.delete(key))
+        if not self.degraded:
+            self._remembered(lambda store: store.delete(key))
 
     @contextmanager
     def lock(self, name: str, *, ttl: float, wait: float) -> Iterator[bool]:
@@ -99,4 +173,5 @@ class FailoverStore:
 
     def close(self) -> None:
         self._primary.close()
-        self._fallback.close()
+        if self._opened is not None:
+            self._opened.close()

@@ -58,6 +58,11 @@ class MemoryStore:
             self._data[key] = (value, now + ttl)
             return True
 
+    def add_and_peek(
+        self, key: str, value: bytes, ttl: float, peek: str
+    ) -> tuple[bool, bytes | None]:
+        return self.add(key, value, ttl), self.get(peek)
+
     def take(self, key: str) -> bytes | None:
         with self._cond:
             value = self._live(key, time.monotonic())

@@ -102,6 +102,16 @@ class RedisStore:
         with self._errors("SET NX"):
             return bool(self._client.set(self.prefix + key, value, px=_ms(ttl), nx=True))
 
+    def add_and_peek(
+        self, key: str, value: bytes, ttl: float, peek: str
+    ) -> tuple[bool, bytes | None]:
+        with self._errors("SET NX + GET"):
+            pipeline = self._client.pipeline(transaction=False)
+            pipeline.set(self.prefix + key, value, px=_ms(ttl), nx=True)
+            pipeline.get(self.prefix + peek)
+            added, peeked = pipeline.execute()
+        return bool(added), _bytes(peeked)
+
     def take(self, key: str) -> bytes | None:
         with self._errors("GETDEL"):
             return _bytes(self._client.getdel(self.prefix + key))

@@ -17,6 +17,13 @@ Connections are pooled rather than kept per thread: a threaded dev server starts
 request, and per-thread connections would pile up until ``close``. The pool remembers the
 process id so a store built before gunicorn forks never hands a parent's connection to a
 child (SQLite forbids carrying connections across ``fork``).
+
+A file deleted or replaced under a running service (a clean-up script, a restore) would split
+the store for good: pooled connections keep the old inode open while new ones create an empty
+file without the table. So every operation first checks that the path still names the file the
+pool holds (one ``stat``); when it does not, the store retires its connections, adopts or creates
+the file now at the path, logs the event, and :meth:`SQLiteStore.ping` reports it to /healthz
+for :data:`RECOVERY_REPORTED` seconds.
 """
 
 from __future__ import annotations
@@ -42,6 +49,9 @@ PURGE_INTERVAL = 60.0
 
 #: Idle connections kept for reuse; more are opened under load and closed when returned.
 POOL_SIZE = 8
+
+#: Seconds /healthz reports that the file was deleted or replaced and the store started anew.
+RECOVERY_REPORTED = 60.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS store (
@@ -84,13 +94,25 @@ class SQLiteStore:
         # Connections inherited through fork: kept referenced so they are never used, not even
         # closed (SQLite forbids using a connection in a child of the process that opened it).
         self._inherited: list[sqlite3.Connection] = []
+        # Which file the connections hold, and each live connection's generation: a connection
+        # opened before the file was replaced is closed when it comes back to the pool.
+        self._file: tuple[int, int] | None = None
+        self._generation = 0
+        self._born: dict[sqlite3.Connection, int] = {}
+        self._recover_lock = threading.Lock()
+        self._recovered_at: float | None = None
         try:
-            with self._connection("open") as conn:
-                self._use_wal(conn)
-                conn.executescript(_SCHEMA)
+            self._initialise()
         except StoreError:
             self.close()
             raise
+
+    def _initialise(self) -> None:
+        """Create the table in the file at the path (new or not) and remember that file."""
+        with self._connection("open", check_file=False) as conn:
+            self._use_wal(conn)
+            conn.executescript(_SCHEMA)
+        self._file = _identity(self.path)
 
     def get(self, key: str) -> bytes | None:
         with self._connection("get") as conn:
@@ -110,6 +132,18 @@ class SQLiteStore:
         with self._connection("add") as conn:
             self._purge(conn)
             return self._add(conn, key, value, ttl)
+
+    def add_and_peek(
+        self, key: str, value: bytes, ttl: float, peek: str
+    ) -> tuple[bool, bytes | None]:
+        _check_ttl(ttl)
+        with self._connection("add") as conn:
+            self._purge(conn)
+            added = self._add(conn, key, value, ttl)
+            row = conn.execute(
+                "SELECT value FROM store WHERE key = ? AND expires > ?", (peek, time.time())
+            ).fetchone()
+        return added, None if row is None else bytes(row[0])
 
     def take(self, key: str) -> bytes | None:
         with self._connection("take") as conn:
@@ -162,8 +196,16 @@ class SQLiteStore:
                 self._release(key, token)
 
     def ping(self) -> None:
+        """Raise StoreError when the file cannot be read, or was replaced a moment ago."""
         with self._connection("ping") as conn:
             conn.execute("SELECT 1 FROM store LIMIT 1").fetchall()
+        if self._recovered_at is not None:
+            ago = time.time() - self._recovered_at
+            if ago < RECOVERY_REPORTED:
+                raise StoreError(
+                    f"SQLite store {self.path!r} was deleted or replaced {ago:.0f} s ago and"
+                    " started anew: pushes claimed before then may run again"
+                )
 
     def close(self) -> None:
         with self._pool_lock:
@@ -210,16 +252,40 @@ class SQLiteStore:
         self._next_purge = now + PURGE_INTERVAL
         conn.execute("DELETE FROM store WHERE expires <= ?", (time.time(),))
 
+    def _check_file(self) -> None:
+        """Start anew if the path no longer names the file the connections hold."""
+        if _identity(self.path) == self._file:
+            return
+        with self._recover_lock:
+            if _identity(self.path) == self._file:  # another thread recovered meanwhile
+                return
+            with self._pool_lock:
+                self._generation += 1
+                stale, self._pool = self._pool, []
+            for conn in stale:
+                self._born.pop(conn, None)
+                conn.close()
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+            self._initialise()
+            self._recovered_at = time.time()
+        logger.error(
+            "SQLite store %r was deleted or replaced while in use; started anew with the file"
+            " now at that path (pushes claimed before may run again)",
+            self.path,
+        )
+
     @contextmanager
-    def _connection(self, op: str) -> Iterator[sqlite3.Connection]:
+    def _connection(self, op: str, *, check_file: bool = True) -> Iterator[sqlite3.Connection]:
         """Lend a connection in autocommit mode; turn any sqlite3 error into StoreError."""
         try:
+            if check_file:
+                self._check_file()
             conn = self._checkout()
             try:
                 yield conn
             finally:
                 self._checkin(conn)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, OSError) as e:
             raise StoreError(f"SQLite store {self.path!r}: {op} failed: {e}") from e
 
     def _checkout(self) -> sqlite3.Connection:
@@ -245,6 +311,8 @@ class SQLiteStore:
         except sqlite3.Error:
             conn.close()
             raise
+        with self._pool_lock:
+            self._born[conn] = self._generation
         return conn
 
     def _checkin(self, conn: sqlite3.Connection) -> None:
@@ -256,10 +324,26 @@ class SQLiteStore:
                 conn.close()
                 return
         with self._pool_lock:
-            if not self._closed and self._pool_pid == os.getpid() and len(self._pool) < POOL_SIZE:
+            current = self._born.get(conn) == self._generation
+            if (
+                current
+                and not self._closed
+                and self._pool_pid == os.getpid()
+                and len(self._pool) < POOL_SIZE
+            ):
                 self._pool.append(conn)
                 return
+            self._born.pop(conn, None)
         conn.close()
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """The device and inode of the file at ``path``; None when there is none."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 def _check_ttl(ttl: float) -> None:

@@ -28,9 +28,11 @@ Fields = dict[str, Any]
 
 #: lxml parsers must not be used by two threads at once, so each thread gets its own.
 _parsers = threading.local()
-#: A DOCTYPE can only stand in the prolog, before the root element; text inside the message
-#: that merely mentions "<!DOCTYPE" is content, not a declaration.
-_DECLARES_DTD = re.compile(rb"\s*(?:<\?.*?\?>\s*|<!--.*?-->\s*)*<!(?!\[CDATA\[)", re.DOTALL)
+#: Whitespace and byte-order marks that may stand between the parts of the prolog.
+_PROLOG_SPACE = re.compile(rb"(?:\s|\xef\xbb\xbf)*")
+#: Halves of a UTF-16 surrogate pair: JSON's ``\ud800`` escapes can put one alone in a string,
+#: which no UTF-8 encoder (signature, store, log) will take.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 #: Characters XML 1.0 forbids even inside CDATA; a reply carrying them would be refused.
 _NOT_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
@@ -62,19 +64,50 @@ def parse_xml(body: bytes) -> Fields:
 
     :raises MalformedBody: not well formed, a DOCTYPE or entity, or a root other than ``xml``.
     """
-    if _DECLARES_DTD.match(body):
+    if declares_dtd(body):
         raise MalformedBody("XML declares a DOCTYPE or ENTITY; WeChat never does, refused")
     try:
         root = etree.fromstring(body, _parser())
     except etree.XMLSyntaxError as e:
-        raise MalformedBody(f"XML is not well formed: {e.msg}") from e
+        # lxml's message quotes the body around the fault; say where it is, never what.
+        raise MalformedBody(
+            f"XML is not well formed at line {e.lineno}, column {e.offset} ({_error_name(e)})"
+        ) from e
     docinfo = root.getroottree().docinfo
     if docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise MalformedBody("XML declares a DOCTYPE; WeChat never does, refused")
     if root.tag != "xml":
-        raise MalformedBody(f"XML root is <{str(root.tag)[:40]}>, expected <xml>")
+        raise MalformedBody("XML root element is not <xml>")
     value = _element_value(root)
     return value if isinstance(value, dict) else {}
+
+
+def declares_dtd(body: bytes) -> bool:
+    """Whether the prolog, before the root element, holds a ``<!`` declaration (DOCTYPE).
+
+    Text inside the message that merely mentions "<!DOCTYPE" is content, not a declaration,
+    so only the prolog is read: processing instructions and comments are skipped with one
+    ``find`` each, which keeps the scan linear in the body's length whatever it holds.
+    """
+    position = 0
+    while True:
+        position = _PROLOG_SPACE.match(body, position).end()  # type: ignore[union-attr]
+        if body.startswith(b"<?", position):
+            closer = b"?>"
+        elif body.startswith(b"<!--", position):
+            closer = b"-->"
+        else:
+            return body.startswith(b"<!", position) and not body.startswith(b"<![CDATA[", position)
+        end = body.find(closer, position + 2)
+        if end < 0:
+            return False
+        position = end + len(closer)
+
+
+def _error_name(error: etree.XMLSyntaxError) -> str:
+    """libxml2's name for a syntax error, e.g. ERR_TAG_NAME_MISMATCH: it carries no body bytes."""
+    entry: Any = getattr(error.error_log, "last_error", None)  # lxml-stubs do not declare it
+    return str(entry.type_name) if entry is not None else "syntax error"
 
 
 def _parser() -> etree.XMLParser:
@@ -115,15 +148,45 @@ def _element_value(element: etree._Element) -> Any:
 def parse_json(body: bytes) -> Fields:
     """Parse a JSON object body; integers of any size stay integers, never floats.
 
-    :raises MalformedBody: not valid JSON, nested absurdly deep, or not an object.
+    :raises MalformedBody: not valid JSON, nested absurdly deep, not an object, or a string
+        holding half of a surrogate pair (valid JSON, but not text).
     """
     try:
         value = json.loads(body.decode("utf-8"))
-    except (ValueError, RecursionError) as e:
-        raise MalformedBody(f"JSON is not valid: {str(e)[:120]}") from e
+    except UnicodeDecodeError as e:
+        raise MalformedBody(f"JSON is not valid: not UTF-8 at byte {e.start}") from e
+    except json.JSONDecodeError as e:  # its msg names what was expected, never what was sent
+        raise MalformedBody(
+            f"JSON is not valid: {e.msg} at line {e.lineno}, column {e.colno}"
+        ) from e
+    except ValueError as e:  # an integer of over 4,300 digits
+        raise MalformedBody("JSON is not valid: a number has too many digits") from e
+    except RecursionError as e:
+        raise MalformedBody("JSON is not valid: nested too deep") from e
     if not isinstance(value, dict):
         raise MalformedBody(f"JSON body is a {type(value).__name__}, expected an object")
+    if _holds_lone_surrogate(value):
+        raise MalformedBody("JSON string escapes half of a surrogate pair; it is not text")
     return value
+
+
+def _holds_lone_surrogate(value: object) -> bool:
+    """Whether any key or string in a parsed JSON value holds an unpaired surrogate.
+
+    An explicit stack, not recursion: the parser accepted the nesting, this must too.
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if not item.isascii() and _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def cdata(text: str) -> str:

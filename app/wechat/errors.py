@@ -13,6 +13,7 @@ The tree::
     ├── StaleTimestamp                403  timestamp outside the tolerance window
     ├── EncryptionRequired            403  plaintext push while WX_REQUIRE_ENCRYPTION is on
     ├── BodyTooLarge                  413  body over WX_MAX_BODY
+    ├── UnreadableBody                400  chunked framing broken, or the client went away
     └── BadPayload                    400  anything wrong with the body itself
         ├── MalformedBody             400  -40002 not well-formed XML / JSON, or hostile XML
         ├── BadBase64                 400  -40010 Encrypt is not valid base64
@@ -70,6 +71,12 @@ class BodyTooLarge(WeChatError):
     """The body is larger than any push WeChat sends."""
 
     status = 413
+
+
+class UnreadableBody(WeChatError):
+    """The body could not be read: malformed chunk sizes, or a client that stopped sending."""
+
+    status = 400
 
 
 class BadPayload(WeChatError):

@@ -196,9 +196,6 @@ class TemplateSendJobFinishEvent(Event):
     #: ``success``, ``failed:user block`` or ``failed: system failed``.
     status: str = ""
 
-    def _dedup_detail(self) -> str:
-        return f"{self.msg_id}:{self.event_key}"
-
     @classmethod
     def _own_fields(cls, fields: Mapping[str, Any]) -> dict[str, Any]:
         return {**read(fields, integer, "MsgID"), **read(fields, text, "Status")}
@@ -217,9 +214,6 @@ class MassSendJobFinishEvent(Event):
     error_count: int | None = None
     copyright_check_result: Mapping[str, Any] = field(default_factory=dict)
     article_url_result: Mapping[str, Any] = field(default_factory=dict)
-
-    def _dedup_detail(self) -> str:
-        return f"{self.msg_id}:{self.event_key}"
 
     @classmethod
     def _own_fields(cls, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -245,9 +239,6 @@ class PublishJobFinishEvent(Event):
     article_detail: Mapping[str, Any] = field(default_factory=dict)
     #: Positions of the articles that failed, if any did.
     fail_idx: tuple[int, ...] = ()
-
-    def _dedup_detail(self) -> str:
-        return f"{self.publish_id}:{self.event_key}"
 
     @classmethod
     def _own_fields(cls, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -336,9 +327,6 @@ class SubscribeMsgSentEvent(Event):
 
     EVENT = "subscribe_msg_sent_event"
     entries: tuple[SubscribeMsgSentEntry, ...] = ()
-
-    def _dedup_detail(self) -> str:
-        return ",".join(str(entry.msg_id) for entry in self.entries) + f":{self.event_key}"
 
     @classmethod
     def _own_fields(cls, fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,10 +17,12 @@ Values. ``CreateTime``, ``MsgId`` and the other ids WeChat documents as numbers 
 unknown fields and the exact wire strings survive.
 
 Strictness. Only what every push needs (``ToUserName``, ``FromUserName``, ``CreateTime``,
-``MsgType``; ``MsgId`` of a known message; ``Event`` of an event) raises
-:class:`MalformedBody`. A type's own field that is absent or unusable reads as empty: ``""``,
-``None`` for a number, ``()`` for repeated values, ``{}`` for nested ones. WeChat adds and drops
-fields over time, and a refused push is retried and then shown to the user as an error.
+``MsgType``; ``Event`` of an event) raises :class:`MalformedBody`, with a message that
+describes the value and never repeats it. A message id (``MsgId``, or ``MsgID`` as job-finished
+events spell it) is an integer or a string id as given, and may be missing. A type's own
+field that is absent or unusable reads as empty: ``""``, ``None`` for a number, ``()`` for
+repeated values, ``{}`` for nested ones. WeChat adds and drops fields over time, and a refused
+push is retried and then shown to the user as an error.
 """
 
 from __future__ import annotations
@@ -33,8 +35,15 @@ from typing import Any
 from .errors import MalformedBody
 
 _WORD_START = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-_INT = re.compile(r"[+-]?[0-9]+")
-_FLOAT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+#: Integers WeChat sends are 64-bit at most (20 digits); a longer one is not an id but an attack
+#: on ``int()``, which is quadratic in the digits and refuses more than 4,300 of them.
+_INT = re.compile(r"[+-]?[0-9]{1,20}")
+_FLOAT = re.compile(r"[+-]?([0-9]{1,40}(\.[0-9]{0,40})?|\.[0-9]{1,40})")
+#: A message id WeChat sends as a string (``49d72d67b16d115e7935ac386f2f0fa3_1555684067``).
+_STRING_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+#: What the identifying fields (``ToUserName``, ``FromUserName``, ``MsgType``, ``Event``) are:
+#: short printable text, never control characters that could forge a log line.
+_IDENTIFIER = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
 
 
 def snake_case(wire_name: str) -> str:
@@ -78,6 +87,17 @@ def number(value: object) -> float | None:
     return None
 
 
+def identifier(value: object) -> int | str | None:
+    """A message id as WeChat sent it: an integer, or a string id kept as given; None when
+    absent or not an id (free text, control characters, over 128 characters)."""
+    number = integer(value)
+    if number is not None:
+        return number
+    if isinstance(value, str) and _STRING_ID.fullmatch(value.strip()):
+        return value.strip()
+    return None
+
+
 def mapping(value: object) -> Mapping[str, Any]:
     """A nested element; an empty mapping when absent or not nested."""
     return value if isinstance(value, Mapping) else {}
@@ -100,14 +120,17 @@ def read(
 
 
 def required_text(fields: Mapping[str, Any], name: str) -> str:
-    """The non-empty string every push must carry in ``name``.
+    """The identifying text every push must carry in ``name``: 1-128 characters, none of them
+    a control character.
 
-    :raises MalformedBody: it is absent, empty or not a string.
+    :raises MalformedBody: it is absent, empty, not a string, too long or has control
+        characters; the message describes the value, never repeats it.
     """
     value = fields.get(name)
-    if not isinstance(value, str) or not value:
-        found = "nothing" if value is None else f"{value!r:.40}"
-        raise MalformedBody(f"push field {name} must be a non-empty string, got {found}")
+    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
+        raise MalformedBody(
+            f"push field {name} must be 1-128 printable characters, got {described(value)}"
+        )
     return value
 
 
@@ -119,6 +142,19 @@ def required_int(fields: Mapping[str, Any], name: str, what: str) -> int:
     value = fields.get(name)
     result = integer(value)
     if result is None:
-        found = "nothing" if value is None else f"{value!r:.40}"
-        raise MalformedBody(f"{what} field {name} must be an integer, got {found}")
+        raise MalformedBody(
+            f"{what} field {name} must be an integer of up to 20 digits, got {described(value)}"
+        )
     return result
+
+
+def described(value: object) -> str:
+    """What a refused value is, for an error message that must not repeat what was sent."""
+    if value is None:
+        return "nothing"
+    name = type(value).__name__
+    article = "an" if name[0] in "aeiou" else "a"
+    if isinstance(value, (str, list, dict)):
+        noun = {str: "character", list: "item", dict: "field"}[type(value)]
+        return f"{article} {name} of {len(value)} {noun}{'' if len(value) == 1 else 's'}"
+    return f"{article} {name}"

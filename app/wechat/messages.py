@@ -20,7 +20,7 @@ from .push import Event as Event
 from .push import Message as Message
 from .push import UnknownEvent as UnknownEvent
 from .push import UnknownMessage as UnknownMessage
-from .push import message_class
+from .push import message_class, message_id
 
 # -- the common part of user messages ----------------------------------------------------
 
@@ -29,22 +29,18 @@ from .push import message_class
 class UserMessage(Message):
     """Base of the normal messages a user sends (PROTOCOL.md §5, normal messages)."""
 
-    #: ``MsgId``: 64-bit.
-    msg_id: int
+    #: ``MsgId`` (or ``MsgID``): a 64-bit integer, or a string id kept as WeChat sent it
+    #: (``49d72d67b16d115e7935ac386f2f0fa3_1555684067``); None in the rare push without one,
+    #: which is then told apart from others by its content (:attr:`push_key`).
+    msg_id: int | str | None = None
     #: ``MsgDataId``: the article the message was sent from, if it was.
     msg_data_id: int | None = None
     #: ``Idx``: that article's position in its post.
     idx: int | None = None
 
-    @property
-    def dedup_key(self) -> str:
-        """``msg:<FromUserName>:<MsgId>``: one MsgId has been seen on two users' messages."""
-        return f"msg:{self.from_user_name}:{self.msg_id}"
-
     @classmethod
     def _kind_fields(cls, fields: Mapping[str, Any]) -> dict[str, Any]:
-        msg_id = required_int(fields, "MsgId", f"{cls.MSG_TYPE} message")
-        return {"msg_id": msg_id, **read(fields, integer, "MsgDataId", "Idx")}
+        return {"msg_id": message_id(fields), **read(fields, integer, "MsgDataId", "Idx")}
 
 
 # -- normal messages (PROTOCOL.md §5) ----------------------------------------------------
@@ -177,8 +173,7 @@ def parse_message(fields: Mapping[str, Any]) -> Message:
 
     :param fields: the push as the codec gives it (the shapes of PROTOCOL.md §5).
     :raises MalformedBody: ``ToUserName``, ``FromUserName``, ``MsgType`` or (for events)
-        ``Event`` is not a non-empty string, or ``CreateTime`` or (for known messages)
-        ``MsgId`` is not an integer.
+        ``Event`` is not 1-128 printable characters, or ``CreateTime`` is not an integer.
     """
     common: dict[str, Any] = {
         "to_user_name": required_text(fields, "ToUserName"),

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from .fields import integer, read, required_text, text
+from .fields import identifier, integer, read, required_text, text
+from .identity import PushKey, content_digest
 
 #: Known message classes by lowercase ``MsgType``, filled by ``Message.__init_subclass__``.
 _MESSAGES: dict[str, type[Message]] = {}
@@ -55,9 +56,16 @@ class Message:
             _MESSAGES[msg_type.lower()] = cls
 
     @property
-    def dedup_key(self) -> str:
-        """The push's identity for the ledger (PROTOCOL.md §6); see the subclasses."""
-        return f"push:{self.from_user_name}:{self.create_time}:{self.msg_type}"
+    def push_key(self) -> PushKey:
+        """The push's identity for the ledger (PROTOCOL.md §6): its message id when it has one,
+        else its CreateTime and a digest of all its fields, so that retries of one push share
+        a key and two pushes of one user in one second do not."""
+        msg_id = getattr(self, "msg_id", None)
+        if msg_id is not None and self.is_user_message:
+            return PushKey("msg", self.from_user_name, str(msg_id))
+        kind = "push" if self.is_user_message else "event"
+        detail = f"{self.create_time}:{content_digest(self.raw)}"
+        return PushKey(kind, self.from_user_name, detail)
 
     @classmethod
     def _kind_fields(cls, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -74,20 +82,13 @@ class Message:
 class UnknownMessage(Message):
     """A ``MsgType`` this package does not know; ``raw`` has it all (PROTOCOL.md §5)."""
 
-    msg_id: int | None = None
+    msg_id: int | str | None = None
     msg_data_id: int | None = None
     idx: int | None = None
 
-    @property
-    def dedup_key(self) -> str:
-        """As a known message's when it has a MsgId, else ``push:<From>:<Time>:<MsgType>``."""
-        if self.msg_id is None:
-            return f"push:{self.from_user_name}:{self.create_time}:{self.msg_type}"
-        return f"msg:{self.from_user_name}:{self.msg_id}"
-
     @classmethod
     def _kind_fields(cls, fields: Mapping[str, Any]) -> dict[str, Any]:
-        return read(fields, integer, "MsgId", "MsgDataId", "Idx")
+        return {"msg_id": message_id(fields), **read(fields, integer, "MsgDataId", "Idx")}
 
 
 # -- events (PROTOCOL.md §5) -------------------------------------------------------------
@@ -110,21 +111,6 @@ class Event(Message):
     #: ``EventKey``; "" when absent.
     event_key: str = ""
 
-    @property
-    def dedup_key(self) -> str:
-        """``event:<FromUserName>:<CreateTime>:<event lowercased>:<detail>``.
-
-        WeChat's own rule (FromUserName + CreateTime) merges a click made in the same second as
-        a subscribe, so the event and its EventKey (the detail) are added; job-finished events
-        put their MsgID or publish_id before the EventKey, since several can finish for one
-        user in one second.
-        """
-        event = self.event.lower()
-        return f"event:{self.from_user_name}:{self.create_time}:{event}:{self._dedup_detail()}"
-
-    def _dedup_detail(self) -> str:
-        return self.event_key
-
     @classmethod
     def _kind_fields(cls, fields: Mapping[str, Any]) -> dict[str, Any]:
         return {"event": required_text(fields, "Event"), **read(fields, text, "EventKey")}
@@ -133,6 +119,12 @@ class Event(Message):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UnknownEvent(Event):
     """An ``Event`` this package does not know; ``raw`` has it all (PROTOCOL.md §5)."""
+
+
+def message_id(fields: Mapping[str, Any]) -> int | str | None:
+    """A user message's id, spelled ``MsgId`` or, as WxJava has seen it, ``MsgID``."""
+    value = fields.get("MsgId")
+    return identifier(fields.get("MsgID") if value is None else value)
 
 
 # -- lookup ------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ def check_timestamp(timestamp: str, *, now: int, tolerance: int = DEFAULT_TOLERA
     :raises StaleTimestamp: when it is not an integer or outside the window.
     """
     if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
-        raise StaleTimestamp(f"timestamp {timestamp[:20]!r} is not a Unix time")
+        raise StaleTimestamp(f"timestamp is not a Unix time ({len(timestamp)} characters)")
     value = int(timestamp)
     if tolerance:
         age = now - value

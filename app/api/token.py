@@ -2,7 +2,7 @@
 
 Each ``/cgi-bin/token`` call issues a new token and revokes the last, and a forced
 ``/cgi-bin/stable_token`` replaces the token everyone holds, so processes that refresh on their
-own knock each other out with 40001 (PROTOCOL.md §7). Here the token is cached in the store as
+own knock each other out with 40001 (API.md §1). Here the token is cached in the store as
 JSON ``{"access_token": ..., "expires_at": <wall-clock seconds>}`` under
 ``access_token:<appid>``, and only the holder of the store lock ``token-refresh:<appid>`` asks
 WeChat for a new one::
@@ -18,8 +18,9 @@ WeChat for a new one::
 When WeChat refuses a token, :meth:`SharedAccessToken.replace` takes the same path, except that
 a cached token equal to the refused one counts as missing and is deleted first: the check and
 the delete happen under the lock, where no other process can be writing a fresh token, so a
-fresh token from another process is never thrown away. The HTTP side is not known here; the
-client passes a ``fetch`` function.
+fresh token from another process is never thrown away. The HTTP side is not known here: each
+call passes a ``fetch`` function, so the sync and the async client share this code and the
+cache.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from .api_errors import TokenRefreshTimeout
-from .store import Store
+from ..store import Store
+from .errors import TokenRefreshTimeout
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,6 @@ class SharedAccessToken:
 
     :param store: the store every process of the service uses.
     :param appid: namespaces the cache key and the lock, so accounts sharing a store never mix.
-    :param fetch: asks WeChat for a token; called only while holding the lock.
     :param refresh_margin: treat a token as gone when it has less than this many seconds left
         (or less than half its life, for tokens shorter than twice the margin).
     :param lock_ttl: seconds after which the lock frees itself if its holder died; longer than
@@ -56,14 +56,12 @@ class SharedAccessToken:
         self,
         store: Store,
         appid: str,
-        fetch: Fetch,
         *,
         refresh_margin: float,
         lock_ttl: float,
         lock_wait: float,
     ) -> None:
         self._store = store
-        self._fetch = fetch
         self._margin = refresh_margin
         self._lock_ttl = lock_ttl
         self._lock_wait = lock_wait
@@ -73,20 +71,21 @@ class SharedAccessToken:
         #: The lock held while fetching.
         self.lock_name = f"token-refresh:{appid}"
 
-    def get(self) -> str:
-        """Return a usable token, fetching one only if no process has cached one.
+    def get(self, fetch: Fetch) -> str:
+        """Return a usable token, calling ``fetch`` (under the lock) only if no process has
+        cached one.
 
         :raises TokenRefreshTimeout: the lock stayed taken and nothing was cached meanwhile.
         :raises app.store.StoreError: the store failed.
         """
         token = self._cached()
-        return token if token is not None else self._refresh(refused=None)
+        return token if token is not None else self._refresh(fetch, refused=None)
 
-    def replace(self, refused: str) -> str:
+    def replace(self, refused: str, fetch: Fetch) -> str:
         """Return a token other than ``refused``: the one another process already cached, or a
         new one fetched with ``force`` (the endpoint could otherwise return ``refused`` again).
         """
-        return self._refresh(refused=refused)
+        return self._refresh(fetch, refused=refused)
 
     def _cached(self) -> str | None:
         """The cached token, or None when absent, malformed or expired."""
@@ -105,7 +104,7 @@ class SharedAccessToken:
             return None
         return token
 
-    def _refresh(self, refused: str | None) -> str:
+    def _refresh(self, fetch: Fetch, refused: str | None) -> str:
         with self._store.lock(self.lock_name, ttl=self._lock_ttl, wait=self._lock_wait) as held:
             cached = self._cached()
             if cached is not None and cached != refused:
@@ -117,7 +116,7 @@ class SharedAccessToken:
                 )
             if cached is not None:
                 self._store.delete(self.key)
-            token, expires_in = self._fetch(refused is not None)
+            token, expires_in = fetch(refused is not None)
             entry = {"access_token": token, "expires_at": time.time() + expires_in}
             ttl = max(expires_in - self._margin, expires_in / 2)
             self._store.set(self.key, json.dumps(entry).encode(), ttl)

@@ -1,0 +1,47 @@
+"""Which account the work at hand is for, so log lines and metrics can name it.
+
+One process serves several accounts, and a push's work runs in more than one place: the request
+that answers it, the native thread that runs its handler, the background work that delivers a
+late reply. Each of them enters the account's scope (the view for its request, the account's
+handler pool for everything it runs), and :mod:`app.logs` and :mod:`app.metrics` read the name
+from here, so the layers in between count and log without passing the name along.
+
+A context variable keeps it: every thread and greenlet has its own, so two accounts' work never
+sees the other's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TypeVar
+
+_T = TypeVar("_T")
+
+_account: ContextVar[str] = ContextVar("wx_account", default="")
+
+
+def account() -> str:
+    """The name of the account the current work is for; "" outside any account's work."""
+    return _account.get()
+
+
+@contextmanager
+def serving(name: str) -> Iterator[None]:
+    """Do the work of the block for the account ``name``."""
+    token = _account.set(name)
+    try:
+        yield
+    finally:
+        _account.reset(token)
+
+
+def bound(name: str, work: Callable[[], _T]) -> Callable[[], _T]:
+    """``work`` made to run for the account ``name``, on whichever thread calls it."""
+
+    def run() -> _T:
+        with serving(name):
+            return work()
+
+    return run
