@@ -19,6 +19,10 @@ from app.wechat.messages import TextMessage
 router = Router()
 #: Never set: ``hang`` handlers wait on it for good.
 _never = threading.Event()
+#: How long "for good" is: 11 days. Without a timeout, gevent's Event (threading's, in a
+#: monkey-patched worker) raises LoopExit at once in a thread whose hub has nothing else to wait
+#: for, and the handler would fail instead of hanging.
+_FOREVER = 1e6
 
 
 def _count(message: TextMessage) -> None:
@@ -51,7 +55,7 @@ def spin(message: TextMessage, match: object) -> str:
 @router.regex(r"^hang")
 def hang(message: TextMessage, match: object) -> str:
     _count(message)
-    _never.wait()
+    _never.wait(_FOREVER)
     return "never sent"
 
 

@@ -7,14 +7,15 @@ WeChat sends them, while something holds the server:
   in the headers, half in the body;
 * hung: 200 pushes whose handler blocks for good (WeChat retries them as usual), then, once
   WeChat has given up on them, 10 more ordinary pushes: has the service recovered?
-* nginx: 2,000 such trickling connections to nginx running a site config (deploy/nginx.conf
-  by default; ``--nginx-conf`` for another) in front of gunicorn, over TLS as WeChat connects.
+* nginx: 2,000 such trickling connections to nginx running a deploy kit (deploy/ by default;
+  ``--nginx-kit`` for another, bench/proxy.py installs it) in front of gunicorn, over TLS as
+  WeChat connects.
 
 Printed per run: the ordinary pushes answered with a reply and on which attempt, their latency
 (first attempt to reply), and what became of the tricklers.
 
     .venv/bin/python bench/slowclients.py [--tricklers 200] [--hung 200] [--seconds 10]
-        [--nginx-conf deploy/nginx.conf] [--nginx-tricklers 2000] [--server-args ...] [--env ...]
+        [--nginx-kit deploy] [--nginx-tricklers 2000] [--server-args ...] [--env ...]
 """
 
 from __future__ import annotations
@@ -224,8 +225,9 @@ def hung_run(options: argparse.Namespace) -> None:
 
 def nginx_run(options: argparse.Namespace) -> None:
     print(
-        f"slowclients/nginx: {options.nginx_tricklers} connections to nginx ({options.nginx_conf},"
-        f" worker_connections {options.nginx_worker_connections}, TLS) send a push 1 byte/s"
+        f"slowclients/nginx: {options.nginx_tricklers} connections to nginx (the kit in"
+        f" {options.nginx_kit}, worker_connections"
+        f" {options.nginx_worker_connections or 'as the kit sets'}, TLS) send a push 1 byte/s"
         f" (half headers, half body); ordinary pushes {options.rate:g}/s through nginx for"
         f" {options.seconds:g} s; wx-push: {shared.design(options)}"
     )
@@ -235,7 +237,7 @@ def nginx_run(options: argparse.Namespace) -> None:
     tls.verify_mode = ssl.CERT_NONE
     with tempfile.TemporaryDirectory(prefix="wx-bench-") as tmp, service(options, Path(tmp)) as s:
         with proxy.nginx(
-            options.nginx_conf,
+            options.nginx_kit,
             s.host,
             Path(tmp),
             worker_connections=options.nginx_worker_connections,
@@ -243,10 +245,15 @@ def nginx_run(options: argparse.Namespace) -> None:
             pushes = ordinary(front.https, options, 1.0)
             slow = trickling(front.https, options.nginx_tricklers)
             result = asyncio.run(under_pressure(front.https, pushes, slow, tls=tls))
-        errors = (Path(tmp) / "error.log").read_text(errors="replace")
+        logs = {log.name: log.read_text(errors="replace") for log in Path(tmp).glob("*.log")}
         show("nginx", *result)
+        errors = "".join(text for name, text in logs.items() if "error" in name)
         levels = Counter(re.findall(r"^\S+ \S+ \[(\w+)\]", errors, flags=re.M))
         print(f"  nginx error log lines by level: {dict(levels) or 'none'}")
+        access = "".join(text for name, text in logs.items() if "access" in name)
+        statuses = Counter(re.findall(r'" (\d{3}) ', access))
+        if statuses:
+            print(f"  nginx access log, by status: {dict(sorted(statuses.items()))}")
 
 
 def main() -> None:
@@ -263,14 +270,14 @@ def main() -> None:
         help="seconds after the hung pushes' conversations before 10 more ordinary pushes (20)",
     )
     parser.add_argument(
-        "--nginx-conf", type=Path, default=ROOT / "deploy" / "nginx.conf", help="site config"
+        "--nginx-kit", type=Path, default=ROOT / "deploy", help="the deploy kit's directory"
     )
     parser.add_argument("--nginx-tricklers", type=int, default=2000, help="through nginx (2000)")
     parser.add_argument(
         "--nginx-worker-connections",
         type=int,
-        default=768,
-        help="of the main nginx.conf around the site config (768, Debian's)",
+        default=None,
+        help="instead of the kit's nginx-main.conf value (768 without one, as Debian ships)",
     )
     parser.add_argument(
         "--only", choices=("trickle", "hung", "nginx"), action="append", help="run only these"
