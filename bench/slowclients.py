@@ -1,15 +1,15 @@
 """Slow clients and hung handlers: do ordinary pushes still get through?
 
-Three runs, each with ordinary pushes (a handler that answers at once) sent 5 a second for 10 s, as
-WeChat sends them, while something holds the server:
+Three runs, each with ordinary pushes (a handler that answers at once) sent 5 a second for
+10 s, as WeChat sends them, while something holds the server:
 
 * trickle: 200 connections straight to gunicorn send a push one byte a second, half of them
   in the headers, half in the body;
 * hung: 200 pushes whose handler blocks for good (WeChat retries them as usual), then, once
   WeChat has given up on them, 10 more ordinary pushes: has the service recovered?
-* nginx: 2,000 such trickling connections to nginx running a deploy kit (deploy/ by default;
-  ``--nginx-kit`` for another, bench/proxy.py installs it) in front of gunicorn, over TLS as
-  WeChat connects.
+* nginx: 2,000 such trickling connections (from 10 loopback addresses, 200 each, none of them
+  the ordinary pushes') to nginx running a deploy kit (deploy/ by default; ``--nginx-kit``
+  for another, bench/proxy.py installs it) in front of gunicorn, over TLS as WeChat connects.
 
 Printed per run: the ordinary pushes answered with a reply and on which attempt, their latency
 (first attempt to reply), and what became of the tricklers.
@@ -32,6 +32,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -46,18 +47,19 @@ from tests.servers import ROOT  # noqa: E402
 ORDINARY_USERS = 1_000_000
 #: Users of the ordinary pushes sent after the hung ones, apart from all others.
 LATER_USERS = 2_000_000
+#: Trickling connections per source address: under the deploy kit's 256 per address.
+PER_SOURCE = 200
 
 
 async def trickle(
     host: str,
-    raw: bytes,
+    slow: Trickled,
     *,
-    body: bool,
     opened: asyncio.Queue[None],
     stop: asyncio.Event,
     tls: ssl.SSLContext | None,
 ) -> str:
-    """Send ``raw`` one byte a second (the body only, when ``body``) until ``stop`` is set.
+    """Send a push one byte a second (the body only, when it says so) until ``stop`` is set.
 
     :param opened: gets an item once the connection is open (or failed to open).
     :return: how it ended: "held" (still open at the end), "refused", or "cut after N s"
@@ -67,13 +69,15 @@ async def trickle(
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
-        reader, writer = await asyncio.open_connection(address, int(port), ssl=tls)
+        reader, writer = await asyncio.open_connection(
+            address, int(port), ssl=tls, local_addr=(slow.source, 0)
+        )
     except OSError as e:
         return f"refused ({type(e).__name__}) after {5 * round((loop.time() - started) / 5)} s"
     finally:
         opened.put_nowait(None)
-    head, blank, rest = raw.partition(b"\r\n\r\n")
-    at_once, slowly = (head + blank, rest) if body else (b"", raw)
+    head, blank, rest = slow.raw.partition(b"\r\n\r\n")
+    at_once, slowly = (head + blank, rest) if slow.body else (b"", slow.raw)
     closed = asyncio.ensure_future(reader.read(1))  # done when the server answers or closes
     stopping = asyncio.ensure_future(stop.wait())
     try:
@@ -111,7 +115,7 @@ def ordinary(host: str, options: argparse.Namespace, start: float) -> list[crowd
 async def under_pressure(
     host: str,
     pushes: list[crowd.Push],
-    trickled: list[tuple[bytes, bool]],
+    trickled: list[Trickled],
     *,
     tls: ssl.SSLContext | None = None,
 ) -> tuple[list[crowd.Conversation], Counter[str]]:
@@ -124,8 +128,8 @@ async def under_pressure(
     stop = asyncio.Event()
     opened: asyncio.Queue[None] = asyncio.Queue()
     tricklers = [
-        asyncio.create_task(trickle(host, raw, body=body, opened=opened, stop=stop, tls=tls))
-        for raw, body in trickled
+        asyncio.create_task(trickle(host, slow, opened=opened, stop=stop, tls=tls))
+        for slow in trickled
     ]
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -168,10 +172,30 @@ def service(options: argparse.Namespace, workdir: Path) -> Iterator[servers.Serv
     print(f"  server log: {servers.log_problems(log, workers=options.workers) or 'no errors'}")
 
 
-def trickling(host: str, count: int) -> list[tuple[bytes, bool]]:
-    """``count`` valid pushes to trickle, half in their headers and half in their body."""
+@dataclass(frozen=True)
+class Trickled:
+    """A push to send slowly, and from where."""
+
+    raw: bytes
+    #: Trickle only the body (the headers go at once).
+    body: bool
+    #: The loopback address it comes from.
+    source: str
+
+
+def trickling(host: str, count: int) -> list[Trickled]:
+    """``count`` valid pushes to trickle, half in their headers and half in their body.
+
+    They come from loopback addresses other than the ordinary pushes' (127.0.0.1), at most
+    ``PER_SOURCE`` from each, as an attacker is not WeChat: a per-address limit (the deploy
+    kit's nginx has one) holds each source back without holding WeChat back.
+    """
     return [
-        (raw_request(*text_push(f"quick slow sender {n}", user(n)), host), n % 2 == 1)
+        Trickled(
+            raw_request(*text_push(f"quick slow sender {n}", user(n)), host),
+            n % 2 == 1,
+            f"127.0.0.{2 + n // PER_SOURCE}",
+        )
         for n in range(count)
     ]
 
