@@ -17,8 +17,11 @@ from app import Router
 from app.wechat.messages import TextMessage
 
 router = Router()
-#: Never set: ``hang`` handlers wait on it for good.
-_never = threading.Event()
+#: How long a ``hang`` handler waits: 11 days, on an Event of its own that nothing sets. In a
+#: gevent worker threading.Event is gevent's: without a timeout it raises LoopExit at once on a
+#: handler thread whose hub has nothing else to wait for, and one Event shared by handlers on
+#: several threads raises InvalidThreadUseError; either way the handler would fail, not hang.
+_FOREVER = 1e6
 
 
 def _count(message: TextMessage) -> None:
@@ -51,7 +54,7 @@ def spin(message: TextMessage, match: object) -> str:
 @router.regex(r"^hang")
 def hang(message: TextMessage, match: object) -> str:
     _count(message)
-    _never.wait()
+    threading.Event().wait(_FOREVER)
     return "never sent"
 
 

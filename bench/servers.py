@@ -38,29 +38,25 @@ class Server:
         found = []
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit():
-                try:
-                    stat = (entry / "stat").read_text()
-                except OSError:
-                    continue
-                # The command name may hold spaces; the fields after its ")" are fixed.
-                if int(stat.rsplit(")", 1)[1].split()[1]) == self.master:
+                fields = _stat(int(entry.name))
+                if fields and int(fields[1]) == self.master:
                     found.append(int(entry.name))
         return sorted(found)
 
     def cpu_seconds(self) -> float:
-        """CPU time (user and system) the workers now alive have used, from /proc.
+        """CPU time (user and system) every worker of this server has used so far, from /proc.
 
         Per push this is the cost that a busy machine cannot distort much: other processes
-        stretch a push's latency, not the CPU it takes.
+        stretch a push's latency, not the CPU it takes. Workers that exited (recycled, or
+        replaced after a crash) count through the master's ``cutime``/``cstime``, so the figure
+        only grows; summing the live workers alone went down when one was replaced.
         """
-        ticks = 0
+        master = _stat(self.master)
+        ticks = int(master[13]) + int(master[14]) if master else 0  # reaped children
         for pid in self.workers():
-            try:
-                stat = Path(f"/proc/{pid}/stat").read_text()
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+            fields = _stat(pid)
+            if fields:
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
         return ticks / os.sysconf("SC_CLK_TCK")
 
     def memory(self, pids: list[int] | None = None) -> dict[int, tuple[int, int]]:
@@ -77,6 +73,16 @@ class Server:
             fields = dict(line.split(":", 1) for line in lines if ":" in line)
             sizes[pid] = (int(fields["VmRSS"].split()[0]), int(fields["Threads"]))
         return sizes
+
+
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (state first); [] if gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return []
+    # The command name may hold spaces and parentheses; the fields after its last ")" are fixed.
+    return stat.rsplit(")", 1)[1].split()
 
 
 def raise_open_files_limit() -> int:
@@ -157,8 +163,7 @@ def stop(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
 
 def _exited(pid: int) -> bool:
     """Whether the unreaped child ``pid`` has exited (is a zombie)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+    return _stat(pid)[:1] == ["Z"]
 
 
 #: What a server's log should not hold during a benchmark, and the text that shows it.

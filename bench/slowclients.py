@@ -1,20 +1,21 @@
 """Slow clients and hung handlers: do ordinary pushes still get through?
 
-Three runs, each with ordinary pushes (a handler that answers at once) sent 5 a second for 10 s, as
-WeChat sends them, while something holds the server:
+Three runs, each with ordinary pushes (a handler that answers at once) sent 5 a second for
+10 s, as WeChat sends them, while something holds the server:
 
 * trickle: 200 connections straight to gunicorn send a push one byte a second, half of them
   in the headers, half in the body;
 * hung: 200 pushes whose handler blocks for good (WeChat retries them as usual), then, once
   WeChat has given up on them, 10 more ordinary pushes: has the service recovered?
-* nginx: 2,000 such trickling connections to nginx running a site config (deploy/nginx.conf
-  by default; ``--nginx-conf`` for another) in front of gunicorn, over TLS as WeChat connects.
+* nginx: 2,000 such trickling connections (from 10 loopback addresses, 200 each, none of them
+  the ordinary pushes') to nginx running a deploy kit (deploy/ by default; ``--nginx-kit``
+  for another, bench/proxy.py installs it) in front of gunicorn, over TLS as WeChat connects.
 
 Printed per run: the ordinary pushes answered with a reply and on which attempt, their latency
 (first attempt to reply), and what became of the tricklers.
 
     .venv/bin/python bench/slowclients.py [--tricklers 200] [--hung 200] [--seconds 10]
-        [--nginx-conf deploy/nginx.conf] [--nginx-tricklers 2000] [--server-args ...] [--env ...]
+        [--nginx-kit deploy] [--nginx-tricklers 2000] [--server-args ...] [--env ...]
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -45,18 +47,19 @@ from tests.servers import ROOT  # noqa: E402
 ORDINARY_USERS = 1_000_000
 #: Users of the ordinary pushes sent after the hung ones, apart from all others.
 LATER_USERS = 2_000_000
+#: Trickling connections per source address: under the deploy kit's 256 per address.
+PER_SOURCE = 200
 
 
 async def trickle(
     host: str,
-    raw: bytes,
+    slow: Trickled,
     *,
-    body: bool,
     opened: asyncio.Queue[None],
     stop: asyncio.Event,
     tls: ssl.SSLContext | None,
 ) -> str:
-    """Send ``raw`` one byte a second (the body only, when ``body``) until ``stop`` is set.
+    """Send a push one byte a second (the body only, when it says so) until ``stop`` is set.
 
     :param opened: gets an item once the connection is open (or failed to open).
     :return: how it ended: "held" (still open at the end), "refused", or "cut after N s"
@@ -67,14 +70,14 @@ async def trickle(
     started = loop.time()
     try:
         reader, writer = await asyncio.open_connection(
-            address, int(port), ssl=tls, local_addr=(ATTACKER, 0)
+            address, int(port), ssl=tls, local_addr=(slow.source, 0)
         )
     except OSError as e:
         return f"refused ({type(e).__name__}) after {5 * round((loop.time() - started) / 5)} s"
     finally:
         opened.put_nowait(None)
-    head, blank, rest = raw.partition(b"\r\n\r\n")
-    at_once, slowly = (head + blank, rest) if body else (b"", raw)
+    head, blank, rest = slow.raw.partition(b"\r\n\r\n")
+    at_once, slowly = (head + blank, rest) if slow.body else (b"", slow.raw)
     closed = asyncio.ensure_future(reader.read(1))  # done when the server answers or closes
     stopping = asyncio.ensure_future(stop.wait())
     try:
@@ -96,11 +99,6 @@ async def trickle(
     return f"cut after {5 * round((loop.time() - started) / 5)} s"
 
 
-#: The address the tricklers connect from, another loopback address than the ordinary pushes'
-#: (127.0.0.1): an attacker is not WeChat, and nginx's limits are per address.
-ATTACKER = "127.0.0.66"
-
-
 def ordinary(host: str, options: argparse.Namespace, start: float) -> list[crowd.Push]:
     """Quick pushes, ``options.rate`` a second from ``start`` to ``options.seconds``."""
     count = int((options.seconds - start) * options.rate)
@@ -117,7 +115,7 @@ def ordinary(host: str, options: argparse.Namespace, start: float) -> list[crowd
 async def under_pressure(
     host: str,
     pushes: list[crowd.Push],
-    trickled: list[tuple[bytes, bool]],
+    trickled: list[Trickled],
     *,
     tls: ssl.SSLContext | None = None,
 ) -> tuple[list[crowd.Conversation], Counter[str]]:
@@ -130,8 +128,8 @@ async def under_pressure(
     stop = asyncio.Event()
     opened: asyncio.Queue[None] = asyncio.Queue()
     tricklers = [
-        asyncio.create_task(trickle(host, raw, body=body, opened=opened, stop=stop, tls=tls))
-        for raw, body in trickled
+        asyncio.create_task(trickle(host, slow, opened=opened, stop=stop, tls=tls))
+        for slow in trickled
     ]
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -174,10 +172,30 @@ def service(options: argparse.Namespace, workdir: Path) -> Iterator[servers.Serv
     print(f"  server log: {servers.log_problems(log, workers=options.workers) or 'no errors'}")
 
 
-def trickling(host: str, count: int) -> list[tuple[bytes, bool]]:
-    """``count`` valid pushes to trickle, half in their headers and half in their body."""
+@dataclass(frozen=True)
+class Trickled:
+    """A push to send slowly, and from where."""
+
+    raw: bytes
+    #: Trickle only the body (the headers go at once).
+    body: bool
+    #: The loopback address it comes from.
+    source: str
+
+
+def trickling(host: str, count: int) -> list[Trickled]:
+    """``count`` valid pushes to trickle, half in their headers and half in their body.
+
+    They come from loopback addresses other than the ordinary pushes' (127.0.0.1), at most
+    ``PER_SOURCE`` from each, as an attacker is not WeChat: a per-address limit (the deploy
+    kit's nginx has one) holds each source back without holding WeChat back.
+    """
     return [
-        (raw_request(*text_push(f"quick slow sender {n}", user(n)), host), n % 2 == 1)
+        Trickled(
+            raw_request(*text_push(f"quick slow sender {n}", user(n)), host),
+            n % 2 == 1,
+            f"127.0.0.{2 + n // PER_SOURCE}",
+        )
         for n in range(count)
     ]
 
@@ -231,8 +249,9 @@ def hung_run(options: argparse.Namespace) -> None:
 
 def nginx_run(options: argparse.Namespace) -> None:
     print(
-        f"slowclients/nginx: {options.nginx_tricklers} connections to nginx ({options.nginx_conf},"
-        f" worker_connections {options.nginx_worker_connections}, TLS) send a push 1 byte/s"
+        f"slowclients/nginx: {options.nginx_tricklers} connections to nginx (the kit in"
+        f" {options.nginx_kit}, worker_connections"
+        f" {options.nginx_worker_connections or 'as the kit sets'}, TLS) send a push 1 byte/s"
         f" (half headers, half body); ordinary pushes {options.rate:g}/s through nginx for"
         f" {options.seconds:g} s; wx-push: {shared.design(options)}"
     )
@@ -242,7 +261,7 @@ def nginx_run(options: argparse.Namespace) -> None:
     tls.verify_mode = ssl.CERT_NONE
     with tempfile.TemporaryDirectory(prefix="wx-bench-") as tmp, service(options, Path(tmp)) as s:
         with proxy.nginx(
-            options.nginx_conf,
+            options.nginx_kit,
             s.host,
             Path(tmp),
             worker_connections=options.nginx_worker_connections,
@@ -250,10 +269,15 @@ def nginx_run(options: argparse.Namespace) -> None:
             pushes = ordinary(front.https, options, 1.0)
             slow = trickling(front.https, options.nginx_tricklers)
             result = asyncio.run(under_pressure(front.https, pushes, slow, tls=tls))
-        errors = (Path(tmp) / "error.log").read_text(errors="replace")
+        logs = {log.name: log.read_text(errors="replace") for log in Path(tmp).glob("*.log")}
         show("nginx", *result)
+        errors = "".join(text for name, text in logs.items() if "error" in name)
         levels = Counter(re.findall(r"^\S+ \S+ \[(\w+)\]", errors, flags=re.M))
         print(f"  nginx error log lines by level: {dict(levels) or 'none'}")
+        access = "".join(text for name, text in logs.items() if "access" in name)
+        statuses = Counter(re.findall(r'" (\d{3}) ', access))
+        if statuses:
+            print(f"  nginx access log, by status: {dict(sorted(statuses.items()))}")
 
 
 def main() -> None:
@@ -270,14 +294,14 @@ def main() -> None:
         help="seconds after the hung pushes' conversations before 10 more ordinary pushes (20)",
     )
     parser.add_argument(
-        "--nginx-conf", type=Path, default=ROOT / "deploy" / "nginx.conf", help="site config"
+        "--nginx-kit", type=Path, default=ROOT / "deploy", help="the deploy kit's directory"
     )
     parser.add_argument("--nginx-tricklers", type=int, default=2000, help="through nginx (2000)")
     parser.add_argument(
         "--nginx-worker-connections",
         type=int,
-        default=8192,
-        help="of the main nginx.conf around the site config (8192, as deploy/nginx-main.conf)",
+        default=None,
+        help="instead of the kit's nginx-main.conf value (768 without one, as Debian ships)",
     )
     parser.add_argument(
         "--only", choices=("trickle", "hung", "nginx"), action="append", help="run only these"
