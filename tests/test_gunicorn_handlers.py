@@ -3,6 +3,7 @@ shared by the workers."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,8 +22,18 @@ from tests.servers import request as http_request
 __all__ = ["fake_api"]
 
 
+@pytest.fixture(params=["sqlite", "redis"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Both shared stores: under gevent a Redis socket belongs to the native thread that opened
+    it, and handlers (sessions, the API's token) use the store from threads of their own."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/store.db"
+    redis_url: str = request.getfixturevalue("redis_url")
+    return f"{redis_url}?prefix=handlers-{secrets.token_hex(4)}:"
+
+
 @pytest.fixture
-def env(tmp_path: Path, fake_api: FakeWeChat) -> dict[str, str]:
+def env(store_url: str, fake_api: FakeWeChat) -> dict[str, str]:
     return {
         "WX_TOKEN": TOKEN,
         "WX_APPID": APPID,
@@ -31,7 +42,7 @@ def env(tmp_path: Path, fake_api: FakeWeChat) -> dict[str, str]:
         "WX_API_BASE": fake_api.url,
         "WX_HANDLERS": "tests.ctx_handlers",
         "WX_DEADLINE": "1.5",
-        "WX_STORE_URL": f"sqlite:///{tmp_path}/store.db",
+        "WX_STORE_URL": store_url,
     }
 
 

@@ -16,12 +16,14 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
+from gevent import monkey
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -64,7 +66,7 @@ class RedisStore:
     ) -> None:
         if isinstance(target, str):
             url, url_prefix = _split_prefix(target)
-            self._client = redis.Redis.from_url(
+            self._shared = redis.Redis.from_url(
                 url,
                 socket_connect_timeout=timeout,
                 socket_timeout=timeout,
@@ -75,8 +77,13 @@ class RedisStore:
             )
             self._owned = True
         else:
-            url_prefix, self._client, self._owned = None, target, False
-        kwargs = self._client.connection_pool.connection_kwargs
+            url_prefix, self._shared, self._owned = None, target, False
+        # Under gevent, a socket belongs to the hub of the native thread that opened it, and
+        # handlers run on native threads of their own (app/runner.py): each such thread gets a
+        # client of its own, opened on first use; the thread that built the store shares one.
+        self._home = threading.get_native_id()
+        self._per_thread: dict[int, redis.Redis] = {}
+        kwargs = self._shared.connection_pool.connection_kwargs
         if kwargs.get("decode_responses"):
             self.close()
             raise ValueError("RedisStore needs a client with decode_responses=False")
@@ -88,7 +95,24 @@ class RedisStore:
         else:
             self.address = f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
         self._password = str(kwargs.get("password") or "")
-        self._release_script = self._client.register_script(_RELEASE)
+        self._release_script = self._shared.register_script(_RELEASE)
+
+    @property
+    def _client(self) -> redis.Redis:
+        """The client for the calling native thread (see ``_per_thread``)."""
+        native = threading.get_native_id()
+        if native == self._home or not self._owned or not monkey.is_module_patched("threading"):
+            return self._shared
+        client = self._per_thread.get(native)
+        if client is None:
+            pool = self._shared.connection_pool
+            client = redis.Redis(
+                connection_pool=redis.ConnectionPool(
+                    connection_class=pool.connection_class, **pool.connection_kwargs
+                )
+            )
+            self._per_thread[native] = client
+        return client
 
     def get(self, key: str) -> bytes | None:
         with self._errors("GET"):
@@ -153,13 +177,15 @@ class RedisStore:
 
     def close(self) -> None:
         if self._owned:
-            self._client.close()
+            self._shared.close()
+            for client in list(self._per_thread.values()):
+                client.close()
 
     def _release(self, key: str, token: bytes) -> None:
         """Compare-and-delete the lock; on failure leave it to expire."""
         try:
             with self._errors("EVALSHA (unlock)"):
-                self._release_script(keys=[key], args=[token])
+                self._release_script(keys=[key], args=[token], client=self._client)
         except StoreError as e:
             # Raising here would replace whatever the block raised; the ttl frees the lock.
             logger.warning("lock %r not released, it expires on its own: %s", key, e.message)
