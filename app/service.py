@@ -181,6 +181,10 @@ class WeChatService:
             run.future.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
             return None
+        return self._result_of(run, push, message)
+
+    def _result_of(self, run: _Run, push: Push, message: Message) -> Result:
+        """A finished run's result, computed once for its waiting attempts and its late path."""
         return run.result(lambda reply: self._outcome(push, message, reply, run.kept_replies))
 
     def _follow(
@@ -293,8 +297,7 @@ class WeChatService:
         first_seen = deadline - self.settings.deadline
 
         def settle() -> None:
-            result = run.result(lambda reply: self._outcome(push, message, reply, run.kept_replies))
-            self._settle(push, message, key, result, first_seen)
+            self._settle(push, message, key, self._result_of(run, push, message), first_seen)
 
         run.future.add_done_callback(lambda _: self.pool.background(settle))
 

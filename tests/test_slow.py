@@ -16,7 +16,9 @@ import pytest
 from flask import Flask
 
 from app import create_app
+from app import service as service_module
 from app.logs import pseudonym
+from app.service import WeChatService
 from app.testing import PushResult, WeChatClient
 from app.wechat.codec import BodyFormat
 from app.wechat.replies import TextReply
@@ -281,3 +283,28 @@ def test_wechat_s_last_attempt_is_told_by_its_arrival_since_create_time(
     push["CreateTime"] = int(time.time()) - age
     result = wechat.post(*wechat.build(push))
     assert ("lapsed" if result.lapsed else "success" if result.success else "other") == expected
+
+
+class _FakeClock:
+    """Stands in for the service module's ``time``: sleeping moves the clock, nothing waits."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_a_following_attempt_polls_up_to_its_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pauses grew to 250 ms and polling stopped at the last one that fitted, so an attempt
+    # could give away a quarter of its window and lapse though the run finished in time.
+    clock = _FakeClock()
+    monkeypatch.setattr(service_module, "time", clock)
+    deadline = clock.now + 1.0
+    polls = [clock.now for _ in WeChatService._polls(deadline)]
+    assert polls[0] == 100.0
+    assert deadline - polls[-1] <= 0.005 + 1e-9
+    assert max(b - a for a, b in zip(polls, polls[1:], strict=False)) <= 0.25 + 1e-9
