@@ -78,9 +78,10 @@ class RedisStore:
             self._owned = True
         else:
             url_prefix, self._shared, self._owned = None, target, False
-        # Under gevent, a socket belongs to the hub of the native thread that opened it, and
-        # handlers run on native threads of their own (app/runner.py): each such thread gets a
-        # client of its own, opened on first use; the thread that built the store shares one.
+        # Under gevent (sockets patched), a socket belongs to the hub of the native thread that
+        # opened it, and handlers run on native threads of their own (app/runner.py): each such
+        # thread gets a client of its own, opened on first use; the thread that built the store
+        # shares one.
         self._home = threading.get_native_id()
         self._per_thread: dict[int, redis.Redis] = {}
         kwargs = self._shared.connection_pool.connection_kwargs
@@ -101,7 +102,7 @@ class RedisStore:
     def _client(self) -> redis.Redis:
         """The client for the calling native thread (see ``_per_thread``)."""
         native = threading.get_native_id()
-        if native == self._home or not self._owned or not monkey.is_module_patched("threading"):
+        if native == self._home or not self._owned or not monkey.is_module_patched("socket"):
             return self._shared
         client = self._per_thread.get(native)
         if client is None:
