@@ -21,9 +21,11 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 #: gevent: every connection is a greenlet, so attempts waiting for slow handlers (a burst of
 #: LLM conversations) and clients that send slowly cost kilobytes, not threads; handlers run on
-#: native threads all the same (WX_HANDLER_THREADS, app/runner.py). Measured against gthread
-#: in README's architecture section.
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
+#: native threads all the same (WX_HANDLER_THREADS, app/runner.py). app.worker's variant leaves
+#: threading native, so locks that handlers share work as in any threaded program (plain
+#: ``-k gevent`` would make them gevent's, which hang between threads). Measured against
+#: gthread in README's architecture section.
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "app.worker.GeventWorker")
 #: Connections one worker holds at once: WeChat's pushes plus retries waiting on handlers.
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "2000"))
 #: For GUNICORN_WORKER_CLASS=gthread only.

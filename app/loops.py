@@ -90,7 +90,7 @@ class Loops:
         """
         with self._lock:
             self._closed = True
-            if monkey.is_module_patched("threading"):
+            if monkey.is_module_patched("socket"):
                 return
             loops, self._loops = self._loops, {}
         for loop, owned in loops.items():

@@ -5,30 +5,53 @@ sleeps, hangs, calls a slow LLM or burns CPU keeps its thread and nothing else, 
 are answered meanwhile and every attempt leaves on time (the interpreter switches threads every
 few milliseconds, so even a CPU-bound handler cannot starve the answers).
 
-Under gunicorn's gevent worker (the default, ``gunicorn.conf.py``) every request is a greenlet,
-so thousands of attempts can wait for their handlers at the cost of a few kilobytes each; the
-handlers go to gevent's pool of native threads, whose futures are waited on cooperatively.
-Anywhere else (the gthread worker, Flask's test client) the pool is a standard
-``ThreadPoolExecutor``. The service sees one interface either way.
+Under gunicorn's gevent worker (:mod:`app.worker`, the default of ``gunicorn.conf.py``) every
+request is a greenlet, so thousands of attempts can wait for their handlers at the cost of a few
+kilobytes each; the handlers go to gevent's pool of native threads, whose futures the request
+greenlets wait on cooperatively. Anywhere else (the gthread worker, Flask's test client) the
+pool is a standard ``ThreadPoolExecutor``. The service sees one interface either way.
+
+The service's own work that may block (late delivery, the typing indicator, recording a result
+nobody waited for) runs on a few native threads of its own, so it never holds up the greenlets
+answering WeChat, and can use the same locks handlers use.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-import gevent
 from gevent import monkey
-from gevent.threadpool import ThreadPoolExecutor as NativeThreadPoolExecutor
+from gevent.threadpool import ThreadPoolExecutor as CooperativeThreadPoolExecutor
+
+logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+Work = Callable[[], object]
+
+#: Threads for the service's own background work: each call it makes is short (an API call
+#: with a timeout, a store write), and a burst of late deliveries waits its turn.
+BACKGROUND_THREADS = 16
 
 
-def _gevent_patched() -> bool:
-    """Whether gevent monkey-patched threading in this process (gunicorn's gevent worker)."""
-    return bool(monkey.is_module_patched("threading"))
+def _requests_are_greenlets() -> bool:
+    """Whether gevent made blocking I/O cooperative in this process (its gunicorn worker)."""
+    return bool(monkey.is_module_patched("socket"))
+
+
+def _warn_if_threading_patched() -> None:
+    if monkey.is_module_patched("threading"):
+        logger.warning(
+            "gevent patched threading (gunicorn -k gevent?): handlers run on native threads,"
+            " and a lock or event two of them share can hang one; serve with"
+            " -k app.worker.GeventWorker (gunicorn.conf.py's default) instead"
+        )
 
 
 class HandlerPool:
@@ -42,54 +65,39 @@ class HandlerPool:
         self._threads = threads
         self._handlers: ThreadPoolExecutor | None = None
         self._background: ThreadPoolExecutor | None = None
-        # What shutdown waits for. Plain sets: their add and discard are atomic, and the
-        # callbacks that discard may run in gevent's hub, where no lock may be waited on.
+        self._timers = _Timers(self.background)
+        # What shutdown waits for. A plain set: its add and discard are atomic, and the
+        # callbacks that discard may run in gevent's hub, where nothing may block.
         self._pending: set[Future[Any]] = set()
-        self._greenlets: set[gevent.Greenlet] = set()
-        self._timers: dict[threading.Timer, Callable[[], object]] = {}
-        self._closing = False
         self._lock = threading.Lock()
 
     def run(self, work: Callable[[], _T]) -> Future[_T]:
         """Start ``work`` (a handler) on a native thread; wait on the future as long as you may.
 
-        Callbacks added to the future may run where no blocking call is allowed (gevent's hub):
-        hand anything that does I/O to :meth:`background`.
+        Callbacks added to the future may run in gevent's hub, where nothing may block: hand
+        anything that does I/O to :meth:`background`.
         """
         future = self._executor().submit(work)
         self._track(future)
         return future
 
-    def background(self, work: Callable[[], object]) -> None:
-        """Run the service's own short work (late delivery, typing indicator) concurrently."""
-        if _gevent_patched():
-            greenlet = gevent.spawn(work)
-            self._greenlets.add(greenlet)
-            greenlet.link(self._greenlets.discard)
-            return
+    def background(self, work: Work) -> None:
+        """Run the service's own short work (late delivery, typing indicator) on a native
+        thread; callable from any thread or greenlet, and from gevent's hub."""
         with self._lock:
             if self._background is None:
-                self._background = ThreadPoolExecutor(4, thread_name_prefix="wx-service")
+                self._background = ThreadPoolExecutor(
+                    BACKGROUND_THREADS, thread_name_prefix="wx-service"
+                )
             executor = self._background
         self._track(executor.submit(work))
 
-    def later(self, delay: float, work: Callable[[], object]) -> None:
-        """Run ``work`` in the background after ``delay`` seconds (late delivery checks)."""
+    def later(self, delay: float, work: Work) -> None:
+        """Run ``work`` in the background after ``delay`` seconds (late delivery checks).
 
-        def fire() -> None:
-            with self._lock:  # shutdown() runs the work itself if it took the timer first
-                due = self._timers.pop(timer, None) is not None
-            if due:
-                self.background(work)
-
-        timer = threading.Timer(delay, fire)
-        timer.daemon = True
-        with self._lock:
-            closing = self._closing
-            if not closing:
-                self._timers[timer] = work
-                timer.start()
-        if closing:  # asked during shutdown, by a handler finishing: no later left
+        During shutdown there is no later: the work runs at once, on the calling thread.
+        """
+        if not self._timers.add(delay, work):
             work()
 
     def shutdown(self) -> None:
@@ -97,14 +105,9 @@ class HandlerPool:
 
         Late work is run rather than dropped because it delivers replies users are owed.
         """
-        with self._lock:
-            self._closing = True
-            timers, self._timers = self._timers, {}
-        for timer, work in timers.items():
-            timer.cancel()
+        for work in self._timers.close():
             self.background(work)
-        while self._pending or self._greenlets:
-            gevent.joinall(list(self._greenlets))
+        while self._pending:
             for future in list(self._pending):
                 try:
                     future.result()
@@ -117,8 +120,9 @@ class HandlerPool:
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._handlers is None:
-                if _gevent_patched():
-                    self._handlers = NativeThreadPoolExecutor(self._threads)
+                if _requests_are_greenlets():
+                    _warn_if_threading_patched()
+                    self._handlers = CooperativeThreadPoolExecutor(self._threads)
                 else:
                     self._handlers = ThreadPoolExecutor(
                         self._threads, thread_name_prefix="wx-handler"
@@ -128,3 +132,51 @@ class HandlerPool:
     def _track(self, future: Future[Any]) -> None:
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)
+
+
+class _Timers:
+    """Work due later, in one heap, handed to ``fire`` by one daemon thread when due.
+
+    One thread for all of it: a burst of slow conversations schedules hundreds of late
+    deliveries, and a timer thread each would cost a native stack each.
+    """
+
+    def __init__(self, fire: Callable[[Work], None]) -> None:
+        self._fire = fire
+        self._due: list[tuple[float, int, Work]] = []
+        self._order = itertools.count()  # equal times keep their order; work never compares
+        self._cond = threading.Condition(threading.Lock())
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def add(self, delay: float, work: Work) -> bool:
+        """Schedule ``work``; False once closed. The thread starts on first use, inside the
+        worker process (one started before gunicorn forks would not exist in the workers)."""
+        with self._cond:
+            if self._closed:
+                return False
+            heapq.heappush(self._due, (time.monotonic() + delay, next(self._order), work))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="wx-later", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return True
+
+    def close(self) -> list[Work]:
+        """Stop firing; return the work not yet fired, soonest first."""
+        with self._cond:
+            self._closed = True
+            due, self._due = sorted(self._due), []
+            self._cond.notify()
+        return [work for _, _, work in due]
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed and (not self._due or self._due[0][0] > time.monotonic()):
+                    wait = self._due[0][0] - time.monotonic() if self._due else None
+                    self._cond.wait(wait)
+                if self._closed:
+                    return
+                _, _, work = heapq.heappop(self._due)
+            self._fire(work)

@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -60,27 +59,17 @@ _MIMETYPES = {BodyFormat.XML: "application/xml", BodyFormat.JSON: "application/j
 
 
 class _Run:
-    """A handler run started by this process: its future, and its outcome computed once.
+    """A handler run started by this process, whose future gives the push's result.
 
-    The outcome (the account's rules applied to the reply, a Mini Program's content sent, a kept
-    reply merged) has side effects, so whichever of the waiting attempts and the late path gets
-    the reply first computes it, and the others reuse it.
+    The result (the account's rules applied to the reply, a Mini Program's content sent, a kept
+    reply merged) is computed on the handler's thread as soon as the handler returns, once for
+    the waiting attempts and the late path alike.
     """
 
-    def __init__(self, future: Future[Reply | None], *, kept_replies: bool) -> None:
-        """:param kept_replies: whether the user may have replies kept for them to take."""
+    def __init__(self, future: Future[Result]) -> None:
         self.future = future
-        self.kept_replies = kept_replies
         #: Whether an attempt has already arranged for the result to be settled late.
         self.settling = False
-        self._lock = threading.Lock()
-        self._result: Result | None = None
-
-    def result(self, outcome: Callable[[Reply | None], Result]) -> Result:
-        with self._lock:
-            if self._result is None:
-                self._result = outcome(self.future.result())
-            return self._result
 
 
 class WeChatService:
@@ -168,9 +157,14 @@ class WeChatService:
 
         :param contact: the user's record as the claim read it; None when it was not read.
         """
+        kept_replies = contact is None or bool(contact.kept)
+
+        def work() -> Result:
+            reply = self.run_handler(push, message, contact)
+            return self._outcome(push, message, reply, kept_replies)
+
         self.leases.hold(key)
-        future = self.pool.run(lambda: self.run_handler(push, message, contact))
-        run = _Run(future, kept_replies=contact is None or bool(contact.kept))
+        run = _Run(self.pool.run(work))
         run.future.add_done_callback(lambda _: self.leases.release(key))
         self._runs[key] = run
         return run
@@ -178,14 +172,9 @@ class WeChatService:
     def _wait(self, run: _Run, push: Push, message: Message, deadline: float) -> Result | None:
         """The run's result if it is ready by the deadline, else None."""
         try:
-            run.future.result(timeout=max(0.0, deadline - time.monotonic()))
+            return run.future.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
             return None
-        return self._result_of(run, push, message)
-
-    def _result_of(self, run: _Run, push: Push, message: Message) -> Result:
-        """A finished run's result, computed once for its waiting attempts and its late path."""
-        return run.result(lambda reply: self._outcome(push, message, reply, run.kept_replies))
 
     def _follow(
         self, push: Push, message: Message, key: PushKey, attempt: int, deadline: float
@@ -297,7 +286,7 @@ class WeChatService:
         first_seen = deadline - self.settings.deadline
 
         def settle() -> None:
-            self._settle(push, message, key, self._result_of(run, push, message), first_seen)
+            self._settle(push, message, key, run.future.result(), first_seen)
 
         run.future.add_done_callback(lambda _: self.pool.background(settle))
 
@@ -382,22 +371,33 @@ class WeChatService:
         self, push: Push, message: Message, reply: Reply | None, kept_replies: bool
     ) -> Result:
         """What the push's attempts answer with: the account's rules applied to the reply
-        (:mod:`app.policy`), content a Mini Program cannot take sent late, a kept reply joined."""
+        (:mod:`app.policy`), content a Mini Program cannot take sent late, a kept reply joined.
+
+        Runs on the handler's thread; what goes out by the API goes in the background, so the
+        passive answer never waits for WeChat's API.
+        """
         now = int(time.time())
         openid = message.from_user_name
         decision = policy.decide(message, reply, miniprogram=self._from_miniprogram(push), now=now)
         if decision.dropped:
             logger.warning("%s", decision.dropped)
         if decision.late is not None:
-            self.delivery.send(openid, decision.late, miniprogram=True)
+            self._send_later(openid, decision.late, miniprogram=True)
         fields = decision.passive
         if decision.may_carry_kept and kept_replies:
-            kept = self.delivery.take_pending(openid)
+            try:
+                kept = self.delivery.take_pending(openid)
+            except Exception as e:  # the store failed: the handler's own reply still goes out
+                logger.error("kept replies of %s not read: %s", message.push_key, e)
+                kept = None
             if kept is not None:
                 fields, unsent = policy.merge_kept(fields, kept, now=now)
                 if unsent is not None:
-                    self.delivery.send(openid, unsent, miniprogram=False)
+                    self._send_later(openid, unsent, miniprogram=False)
         return Result(fields)
+
+    def _send_later(self, openid: str, fields: dict[str, Any], *, miniprogram: bool) -> None:
+        self.pool.background(lambda: self.delivery.send(openid, fields, miniprogram=miniprogram))
 
 
 def build_account(settings: Settings) -> Account:

@@ -139,7 +139,8 @@ def _worker_class(args: tuple[str, ...]) -> str:
     for flag in ("-k", "--worker-class"):
         if flag in args[:-1]:
             return args[args.index(flag) + 1]
-    return os.environ.get("GUNICORN_WORKER_CLASS", "gevent")  # gunicorn.conf.py's default
+    found = os.environ.get("GUNICORN_WORKER_CLASS", "app.worker.GeventWorker")  # the default
+    return "gevent" if found == "app.worker.GeventWorker" else found
 
 
 def _redis_answers(url: str) -> bool:

@@ -7,8 +7,11 @@ copies of some of them.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import logging
 import re
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +22,13 @@ from app import Router, TextReply, ctx
 from app.wechat.messages import Message, TextMessage
 
 router = Router()
+
+#: What handlers on different threads share, made when the handlers load (after gevent's
+#: patching, in a gunicorn worker): a lock, and a log handler with its own lock.
+_shared = threading.Lock()
+_log = logging.getLogger("tests.ctx_handlers.shared")
+_log.addHandler(logging.StreamHandler(io.StringIO()))
+_log.propagate = False
 
 
 @router.keyword("context")
@@ -34,6 +44,16 @@ def context(message: TextMessage) -> str:
             "handler": ctx.handler,
         }
     )
+
+
+@router.keyword("shared lock")
+def shared_lock(message: TextMessage) -> str:
+    """Hold a lock that handlers on other threads wait for, logging all the while."""
+    with _shared:
+        for n in range(50):
+            _log.warning("holding the shared lock (%d)", n)
+        time.sleep(0.1)
+    return "held"
 
 
 @router.keyword("log")

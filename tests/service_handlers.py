@@ -9,19 +9,16 @@ from __future__ import annotations
 import os
 import re
 import signal
+import threading
 import time
 from collections import Counter
-
-from gevent import monkey
 
 from app import Article, NewsReply, Router, TextReply, TransferCustomerServiceReply
 from app.wechat.messages import Event, Message, TextMessage
 
 router = Router()
 calls: Counter[str] = Counter()
-#: A native lock even under gunicorn's gevent worker: gevent's patched Lock, contended by two
-#: handler threads, never wakes the waiter (README, "One thing gevent changes").
-_lock = monkey.get_original("_thread", "allocate_lock")()
+_lock = threading.Lock()
 
 
 def record(message: Message) -> None:

@@ -73,6 +73,25 @@ def test_async_handlers_wait_together_without_blocking_a_worker(
     assert [r.reply for r in results] == [TextReply("slept 1 asynchronously")] * 20
 
 
+def test_handlers_on_different_threads_share_a_threading_lock(
+    server: str, env: dict[str, str]
+) -> None:
+    """Eight handlers at once wait for one module-level ``threading.Lock`` and log through one
+    log handler (with a lock of its own): each is answered. Under gunicorn's plain ``-k gevent``
+    both locks would be gevent's, and a handler waiting on another native thread would never
+    wake."""
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda n: push(server, env, f"oLock{n}", "shared lock"), range(8)))
+    assert [r.reply for r in results] == [TextReply("held")] * 8
+
+
+def test_plain_gevent_workers_are_warned_against(env: dict[str, str], tmp_path: Path) -> None:
+    log = tmp_path / "plain.log"
+    with gunicorn({**env, "GUNICORN_WORKER_CLASS": "gevent"}, workers=1, log=log) as url:
+        assert push(url, env, "oPlain", "shared lock").reply == TextReply("held")
+    assert "gevent patched threading (gunicorn -k gevent?)" in log.read_text()
+
+
 def test_handlers_call_the_api_sync_and_async_under_gevent(
     server: str, env: dict[str, str], fake_api: FakeWeChat
 ) -> None:
@@ -112,3 +131,16 @@ def test_workers_close_their_loops_cleanly_on_exit(
     assert "Traceback" not in text
     assert "not closed cleanly" not in text
     assert "ResourceWarning" not in text
+
+
+def test_a_worker_stopped_mid_run_delivers_the_reply_before_it_exits(
+    env: dict[str, str], tmp_path: Path, fake_api: FakeWeChat
+) -> None:
+    """SIGTERM while a handler runs past its push's "success": the worker lets it finish and
+    sends its reply by the API before exiting (``worker_exit``), rather than dropping it."""
+    env = {**env, "WX_SLOW_STRATEGY": "customer_service"}
+    with gunicorn(env, workers=1, log=tmp_path / "stop.log") as url:
+        answered = push(url, env, "oStopped", "async sleep 2.5")
+        assert answered.status == 200 and answered.reply is None  # "success" at the deadline
+        assert fake_api.messages == []  # stopped before the handler finished
+    assert [m["text"]["content"] for m in fake_api.messages] == ["slept 2.5 asynchronously"]
