@@ -43,8 +43,8 @@ class LeaseKeeper:
         self._ledger = ledger
         self._interval = interval
         self._hung_after = hung_after
-        # Plain dict and set: their single operations are atomic, and release() may be called
-        # from gevent's hub, where no lock may be waited on.
+        # Plain dict and set, whose single operations are atomic: hold() and release() are on
+        # the path of every push, release() on the handler's thread as it finishes.
         self._held: dict[PushKey, tuple[float, float]] = {}  # monotonic start, Unix claim
         self._reported: set[PushKey] = set()
         self._lock = threading.Lock()

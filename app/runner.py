@@ -7,9 +7,10 @@ few milliseconds, so even a CPU-bound handler cannot starve the answers).
 
 Under gunicorn's gevent worker (:mod:`app.worker`, the default of ``gunicorn.conf.py``) every
 request is a greenlet, so thousands of attempts can wait for their handlers at the cost of a few
-kilobytes each; the handlers go to gevent's pool of native threads, whose futures the request
-greenlets wait on cooperatively. Anywhere else (the gthread worker, Flask's test client) the
-pool is a standard ``ThreadPoolExecutor``. The service sees one interface either way.
+kilobytes each. The handlers still go to a standard ``ThreadPoolExecutor`` of native threads;
+:meth:`HandlerPool.wait` lets the waiting greenlet yield, woken by the handler's thread through
+a gevent ``AsyncResult`` (which may be set from any thread). That hop costs about 25 µs of CPU
+where gevent's own thread pool, written in Python, costs 120 µs.
 
 The service's own work that may block (late delivery, the typing indicator, recording a result
 nobody waited for) runs on a few native threads of its own, so it never holds up the greenlets
@@ -25,10 +26,11 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
 from gevent import monkey
-from gevent.threadpool import ThreadPoolExecutor as CooperativeThreadPoolExecutor
+from gevent.event import AsyncResult
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +50,9 @@ def _requests_are_greenlets() -> bool:
 def _warn_if_threading_patched() -> None:
     if monkey.is_module_patched("threading"):
         logger.warning(
-            "gevent patched threading (gunicorn -k gevent?): handlers run on native threads,"
-            " and a lock or event two of them share can hang one; serve with"
-            " -k app.worker.GeventWorker (gunicorn.conf.py's default) instead"
+            "gevent patched threading (gunicorn -k gevent?): handlers run as greenlets, and"
+            " one that burns CPU or blocks in C code holds up every push of its worker; serve"
+            " with -k app.worker.GeventWorker (gunicorn.conf.py's default) instead"
         )
 
 
@@ -66,24 +68,40 @@ class HandlerPool:
         self._handlers: ThreadPoolExecutor | None = None
         self._background: ThreadPoolExecutor | None = None
         self._timers = _Timers(self.background)
-        # What shutdown waits for. A plain set: its add and discard are atomic, and the
-        # callbacks that discard may run in gevent's hub, where nothing may block.
+        # What shutdown waits for. A plain set, whose add and discard are atomic: no lock on
+        # the path of every push.
         self._pending: set[Future[Any]] = set()
         self._lock = threading.Lock()
 
     def run(self, work: Callable[[], _T]) -> Future[_T]:
-        """Start ``work`` (a handler) on a native thread; wait on the future as long as you may.
+        """Start ``work`` (a handler) on a native thread; :meth:`wait` for its result.
 
-        Callbacks added to the future may run in gevent's hub, where nothing may block: hand
-        anything that does I/O to :meth:`background`.
+        Callbacks added to the future run on the handler's thread as it finishes: hand anything
+        that does I/O to :meth:`background`.
         """
         future = self._executor().submit(work)
         self._track(future)
         return future
 
+    @staticmethod
+    def wait(future: Future[_T], timeout: float) -> _T:
+        """The result of ``future``, waiting at most ``timeout`` seconds.
+
+        Under gevent the calling greenlet yields meanwhile, so other requests go on.
+
+        :raises TimeoutError: (``concurrent.futures``') it was not done in time.
+        """
+        if future.done() or not _requests_are_greenlets():
+            return future.result(timeout=timeout)
+        done: AsyncResult = AsyncResult()
+        future.add_done_callback(done.set)
+        if done.wait(timeout) is None:
+            raise FutureTimeout
+        return future.result()
+
     def background(self, work: Work) -> None:
         """Run the service's own short work (late delivery, typing indicator) on a native
-        thread; callable from any thread or greenlet, and from gevent's hub."""
+        thread; callable from any thread or greenlet."""
         with self._lock:
             if self._background is None:
                 self._background = ThreadPoolExecutor(
@@ -120,13 +138,8 @@ class HandlerPool:
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._handlers is None:
-                if _requests_are_greenlets():
-                    _warn_if_threading_patched()
-                    self._handlers = CooperativeThreadPoolExecutor(self._threads)
-                else:
-                    self._handlers = ThreadPoolExecutor(
-                        self._threads, thread_name_prefix="wx-handler"
-                    )
+                _warn_if_threading_patched()
+                self._handlers = ThreadPoolExecutor(self._threads, thread_name_prefix="wx-handler")
             return self._handlers
 
     def _track(self, future: Future[Any]) -> None:

@@ -172,7 +172,7 @@ class WeChatService:
     def _wait(self, run: _Run, push: Push, message: Message, deadline: float) -> Result | None:
         """The run's result if it is ready by the deadline, else None."""
         try:
-            return run.future.result(timeout=max(0.0, deadline - time.monotonic()))
+            return self.pool.wait(run.future, max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
             return None
 
