@@ -12,9 +12,11 @@ import multiprocessing
 import os
 import secrets
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ import pytest
 import redis
 
 from app.store import MemoryStore, RedisStore, SQLiteStore, Store, StoreError, open_store
+from app.store import sqlite as sqlite_store
 from tests.conftest import REDIS_URL
 
 SHORT = 0.2  # a ttl that runs out during the test
@@ -558,3 +561,36 @@ def test_a_deleted_sqlite_file_is_noticed_and_the_store_stays_one(tmp_path: Path
     finally:
         worker_a.close()
         worker_b.close()
+
+
+def _rows(path: Path) -> list[str]:
+    with closing(sqlite3.connect(path)) as conn:
+        return [key for (key,) in conn.execute("SELECT key FROM store ORDER BY key")]
+
+
+def test_sqlite_writes_maintain_no_index_beside_the_key(tmp_path: Path) -> None:
+    # A file of an earlier version carries an index on expires, a second B-tree every write
+    # updated; opening it drops that index.
+    path = tmp_path / "old.db"
+    with closing(sqlite3.connect(path)) as conn:
+        conn.executescript(
+            "CREATE TABLE store (key TEXT PRIMARY KEY, value BLOB NOT NULL, expires REAL NOT NULL)"
+            " WITHOUT ROWID; CREATE INDEX store_expires ON store (expires);"
+        )
+    SQLiteStore(path).close()
+    with closing(sqlite3.connect(path)) as conn:
+        indexes = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
+    assert indexes == []
+
+
+def test_sqlite_writes_purge_expired_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_store, "PURGE_INTERVAL", 0.0)
+    store = SQLiteStore(tmp_path / "purged.db")
+    try:
+        store.set("short", b"1", SHORT)
+        store.set("long", b"2", LONG)
+        time.sleep(PAST_SHORT)
+        store.add("claim", b"3", LONG)
+        assert _rows(tmp_path / "purged.db") == ["claim", "long"]
+    finally:
+        store.close()
