@@ -594,3 +594,16 @@ def test_sqlite_writes_purge_expired_rows(tmp_path: Path, monkeypatch: pytest.Mo
         assert _rows(tmp_path / "purged.db") == ["claim", "long"]
     finally:
         store.close()
+
+
+def test_sqlite_connections_checkpoint_the_wal_less_often_than_sqlite_s_default(
+    tmp_path: Path,
+) -> None:
+    # Each checkpoint syncs twice; at SQLite's 1000 pages that came every few hundred pushes.
+    store = SQLiteStore(tmp_path / "wal.db")
+    try:
+        with store._connection("inspect") as conn:
+            (pages,) = conn.execute("PRAGMA wal_autocheckpoint").fetchone()
+        assert pages == sqlite_store.CHECKPOINT_PAGES > 1000
+    finally:
+        store.close()
