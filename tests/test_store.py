@@ -533,6 +533,60 @@ def test_redis_store_leaves_a_passed_client_open(redis_url: str) -> None:
         client.close()
 
 
+def test_redis_connection_closed_by_the_server_is_replaced_before_use(redis_url: str) -> None:
+    # No command is retried (a resent SET NX could report the opposite of what happened), so
+    # a connection the server dropped while idle must be noticed before a command is sent.
+    prefix = f"wxtest:{secrets.token_hex(6)}:"
+    store = RedisStore(redis_url, prefix=prefix)
+    raw = redis.Redis.from_url(redis_url)
+    try:
+        store.set("k", b"v", LONG)
+        (connection_id,) = store._run("CLIENT ID", ("CLIENT", "ID"))
+        assert raw.client_kill_filter(_id=connection_id) == 1
+        assert store.get("k") == b"v"
+    finally:
+        store.close()
+        raw.close()
+        _delete_prefixed(redis_url, prefix)
+
+
+def _answer_with_key_names(listener: socket.socket) -> None:
+    """Serve each connection as a Redis that answers GET k with "k", and GET slow late."""
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        threading.Thread(target=_answer_one, args=(conn,), daemon=True).start()
+
+
+def _answer_one(conn: socket.socket) -> None:
+    with conn, conn.makefile("rb") as reader:
+        while line := reader.readline():
+            args = [reader.readline() and reader.readline()[:-2] for _ in range(int(line[1:]))]
+            if args[0].upper() != b"GET":
+                conn.sendall(b"+OK\r\n")
+                continue
+            if args[1] == b"slow":
+                time.sleep(0.4)
+            conn.sendall(b"$%d\r\n%s\r\n" % (len(args[1]), args[1]))
+
+
+def test_redis_reply_that_came_too_late_never_answers_a_later_call() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    threading.Thread(target=_answer_with_key_names, args=(listener,), daemon=True).start()
+    url = f"redis://127.0.0.1:{listener.getsockname()[1]}/0?protocol=2"  # no HELLO to answer
+    store = RedisStore(url, prefix="", timeout=0.2)
+    try:
+        with pytest.raises(StoreError, match="Timeout"):
+            store.get("slow")
+        time.sleep(0.4)  # its reply arrives meanwhile
+        assert store.get("fast") == b"fast"
+    finally:
+        store.close()
+        listener.close()
+
+
 def test_redis_store_rejects_decoding_client() -> None:
     client = redis.Redis(host="127.0.0.1", port=1, decode_responses=True)
     try:
