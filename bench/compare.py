@@ -7,7 +7,11 @@ with its own MsgId, answered with an encrypted text echo; the bare endpoint answ
 after reading the body, the floor any Flask service pays. The apps are those that
 bench/throughput.py runs under gunicorn (bench/floor_app.py, bench/wechatpy_app.py).
 
-    .venv/bin/python bench/compare.py [--pushes 2000] [--rounds 5]
+    .venv/bin/python bench/compare.py [--pushes 2000] [--rounds 5] [--store URL]
+
+This service keeps its ledger in ``memory://`` unless ``--store`` names another store (a
+``sqlite:///`` file, the default of a real deployment, or ``redis://``), opened as the service
+opens it, with the host's fallback behind it.
 """
 
 from __future__ import annotations
@@ -46,9 +50,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pushes", type=int, default=2000, help="pushes per round and app")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
+    parser.add_argument(
+        "--store", default=SETTINGS.store_url, help="this service's store URL (memory://)"
+    )
     options = parser.parse_args()
 
-    ours = create_app(dataclasses.replace(SETTINGS, handler_threads=4))
+    ours = create_app(dataclasses.replace(SETTINGS, handler_threads=4, store_url=options.store))
     # One line per push to stderr would measure the terminal, not the service.
     logging.getLogger("app").setLevel(logging.WARNING)
     contenders: dict[str, tuple[Flask, bytes]] = {

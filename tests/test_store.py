@@ -12,9 +12,11 @@ import multiprocessing
 import os
 import secrets
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ import pytest
 import redis
 
 from app.store import MemoryStore, RedisStore, SQLiteStore, Store, StoreError, open_store
+from app.store import sqlite as sqlite_store
 from tests.conftest import REDIS_URL
 
 SHORT = 0.2  # a ttl that runs out during the test
@@ -530,6 +533,60 @@ def test_redis_store_leaves_a_passed_client_open(redis_url: str) -> None:
         client.close()
 
 
+def test_redis_connection_closed_by_the_server_is_replaced_before_use(redis_url: str) -> None:
+    # No command is retried (a resent SET NX could report the opposite of what happened), so
+    # a connection the server dropped while idle must be noticed before a command is sent.
+    prefix = f"wxtest:{secrets.token_hex(6)}:"
+    store = RedisStore(redis_url, prefix=prefix)
+    raw = redis.Redis.from_url(redis_url)
+    try:
+        store.set("k", b"v", LONG)
+        (connection_id,) = store._run("CLIENT ID", ("CLIENT", "ID"))
+        assert raw.client_kill_filter(_id=connection_id) == 1
+        assert store.get("k") == b"v"
+    finally:
+        store.close()
+        raw.close()
+        _delete_prefixed(redis_url, prefix)
+
+
+def _answer_with_key_names(listener: socket.socket) -> None:
+    """Serve each connection as a Redis that answers GET k with "k", and GET slow late."""
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        threading.Thread(target=_answer_one, args=(conn,), daemon=True).start()
+
+
+def _answer_one(conn: socket.socket) -> None:
+    with conn, conn.makefile("rb") as reader:
+        while line := reader.readline():
+            args = [reader.readline() and reader.readline()[:-2] for _ in range(int(line[1:]))]
+            if args[0].upper() != b"GET":
+                conn.sendall(b"+OK\r\n")
+                continue
+            if args[1] == b"slow":
+                time.sleep(0.4)
+            conn.sendall(b"$%d\r\n%s\r\n" % (len(args[1]), args[1]))
+
+
+def test_redis_reply_that_came_too_late_never_answers_a_later_call() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    threading.Thread(target=_answer_with_key_names, args=(listener,), daemon=True).start()
+    url = f"redis://127.0.0.1:{listener.getsockname()[1]}/0?protocol=2"  # no HELLO to answer
+    store = RedisStore(url, prefix="", timeout=0.2)
+    try:
+        with pytest.raises(StoreError, match="Timeout"):
+            store.get("slow")
+        time.sleep(0.4)  # its reply arrives meanwhile
+        assert store.get("fast") == b"fast"
+    finally:
+        store.close()
+        listener.close()
+
+
 def test_redis_store_rejects_decoding_client() -> None:
     client = redis.Redis(host="127.0.0.1", port=1, decode_responses=True)
     try:
@@ -558,3 +615,49 @@ def test_a_deleted_sqlite_file_is_noticed_and_the_store_stays_one(tmp_path: Path
     finally:
         worker_a.close()
         worker_b.close()
+
+
+def _rows(path: Path) -> list[str]:
+    with closing(sqlite3.connect(path)) as conn:
+        return [key for (key,) in conn.execute("SELECT key FROM store ORDER BY key")]
+
+
+def test_sqlite_writes_maintain_no_index_beside_the_key(tmp_path: Path) -> None:
+    # A file of an earlier version carries an index on expires, a second B-tree every write
+    # updated; opening it drops that index.
+    path = tmp_path / "old.db"
+    with closing(sqlite3.connect(path)) as conn:
+        conn.executescript(
+            "CREATE TABLE store (key TEXT PRIMARY KEY, value BLOB NOT NULL, expires REAL NOT NULL)"
+            " WITHOUT ROWID; CREATE INDEX store_expires ON store (expires);"
+        )
+    SQLiteStore(path).close()
+    with closing(sqlite3.connect(path)) as conn:
+        indexes = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
+    assert indexes == []
+
+
+def test_sqlite_writes_purge_expired_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_store, "PURGE_INTERVAL", 0.0)
+    store = SQLiteStore(tmp_path / "purged.db")
+    try:
+        store.set("short", b"1", SHORT)
+        store.set("long", b"2", LONG)
+        time.sleep(PAST_SHORT)
+        store.add("claim", b"3", LONG)
+        assert _rows(tmp_path / "purged.db") == ["claim", "long"]
+    finally:
+        store.close()
+
+
+def test_sqlite_connections_checkpoint_the_wal_less_often_than_sqlite_s_default(
+    tmp_path: Path,
+) -> None:
+    # Each checkpoint syncs twice; at SQLite's 1000 pages that came every few hundred pushes.
+    store = SQLiteStore(tmp_path / "wal.db")
+    try:
+        with store._connection("inspect") as conn:
+            (pages,) = conn.execute("PRAGMA wal_autocheckpoint").fetchone()
+        assert pages == sqlite_store.CHECKPOINT_PAGES > 1000
+    finally:
+        store.close()

@@ -5,6 +5,10 @@ claims, ``GETDEL`` (Redis 6.2+) takes, and expiry is Redis's own in milliseconds
 namespaced by a prefix (``"wx:"`` unless told otherwise) so several services or environments
 can share one database.
 
+redis-py opens, authenticates and reads from the connections, but the store lends them itself
+and sends its commands ready-made: a command through ``redis.Redis`` spends as much time in
+the client's layers (its pool's bookkeeping, metrics, events, retry wrappers) as on the wire.
+
 A dead or unreachable Redis must not stall a push that WeChat wants answered within 5 s, so
 sockets get short connect and read timeouts (0.5 s) and no retries, and every
 ``redis.exceptions.RedisError`` becomes :class:`StoreError`, which the ledger knows how to
@@ -15,11 +19,13 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Protocol, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
@@ -44,6 +50,17 @@ if redis.call("GET", KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+
+
+class _Connection(Protocol):
+    """What the store uses of a ``redis.connection.Connection`` (redis-py leaves it untyped)."""
+
+    def can_read(self, timeout: float = 0) -> bool: ...
+    def connect(self) -> None: ...
+    def disconnect(self) -> None: ...
+    def pack_commands(self, commands: Sequence[tuple[str | bytes | int, ...]]) -> list[bytes]: ...
+    def send_packed_command(self, command: list[bytes], check_health: bool = True) -> None: ...
+    def read_response(self) -> object: ...
 
 
 class RedisStore:
@@ -78,12 +95,14 @@ class RedisStore:
             self._owned = True
         else:
             url_prefix, self._shared, self._owned = None, target, False
-        # Under gevent (sockets patched), a socket belongs to the hub of the native thread that
-        # opened it, and handlers run on native threads of their own (app/runner.py): each such
-        # thread gets a client of its own, opened on first use; the thread that built the store
-        # shares one.
+        # Idle connections, lent to one caller at a time. Under gevent (sockets patched), a
+        # socket belongs to the hub of the native thread that opened it, and handlers run on
+        # native threads of their own (app/runner.py): each such thread keeps connections of its
+        # own; the thread that built the store shares those of every thread when unpatched.
         self._home = threading.get_native_id()
-        self._per_thread: dict[int, redis.Redis] = {}
+        self._pid = os.getpid()
+        self._idle: list[_Connection] = []
+        self._idle_per_thread: dict[int, list[_Connection]] = {}
         kwargs = self._shared.connection_pool.connection_kwargs
         if kwargs.get("decode_responses"):
             self.close()
@@ -96,54 +115,34 @@ class RedisStore:
         else:
             self.address = f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
         self._password = str(kwargs.get("password") or "")
-        self._release_script = self._shared.register_script(_RELEASE)
-
-    @property
-    def _client(self) -> redis.Redis:
-        """The client for the calling native thread (see ``_per_thread``)."""
-        native = threading.get_native_id()
-        if native == self._home or not self._owned or not monkey.is_module_patched("socket"):
-            return self._shared
-        client = self._per_thread.get(native)
-        if client is None:
-            pool = self._shared.connection_pool
-            client = redis.Redis(
-                connection_pool=redis.ConnectionPool(
-                    connection_class=pool.connection_class, **pool.connection_kwargs
-                )
-            )
-            self._per_thread[native] = client
-        return client
 
     def get(self, key: str) -> bytes | None:
-        with self._errors("GET"):
-            return _bytes(self._client.get(self.prefix + key))
+        (value,) = self._run("GET", ("GET", self.prefix + key))
+        return _bytes(value)
 
     def set(self, key: str, value: bytes, ttl: float) -> None:
-        with self._errors("SET"):
-            self._client.set(self.prefix + key, value, px=_ms(ttl))
+        self._run("SET", ("SET", self.prefix + key, value, "PX", _ms(ttl)))
 
     def add(self, key: str, value: bytes, ttl: float) -> bool:
-        with self._errors("SET NX"):
-            return bool(self._client.set(self.prefix + key, value, px=_ms(ttl), nx=True))
+        (added,) = self._run("SET NX", ("SET", self.prefix + key, value, "PX", _ms(ttl), "NX"))
+        return added is not None
 
     def add_and_peek(
         self, key: str, value: bytes, ttl: float, peek: str
     ) -> tuple[bool, bytes | None]:
-        with self._errors("SET NX + GET"):
-            pipeline = self._client.pipeline(transaction=False)
-            pipeline.set(self.prefix + key, value, px=_ms(ttl), nx=True)
-            pipeline.get(self.prefix + peek)
-            added, peeked = pipeline.execute()
-        return bool(added), _bytes(peeked)
+        added, peeked = self._run(
+            "SET NX + GET",
+            ("SET", self.prefix + key, value, "PX", _ms(ttl), "NX"),
+            ("GET", self.prefix + peek),
+        )
+        return added is not None, _bytes(peeked)
 
     def take(self, key: str) -> bytes | None:
-        with self._errors("GETDEL"):
-            return _bytes(self._client.getdel(self.prefix + key))
+        (value,) = self._run("GETDEL", ("GETDEL", self.prefix + key))
+        return _bytes(value)
 
     def delete(self, key: str) -> None:
-        with self._errors("DEL"):
-            self._client.delete(self.prefix + key)
+        self._run("DEL", ("DEL", self.prefix + key))
 
     @contextmanager
     def lock(self, name: str, *, ttl: float, wait: float) -> Iterator[bool]:
@@ -159,8 +158,8 @@ class RedisStore:
         deadline = time.monotonic() + wait
         pause = 0.005
         while True:
-            with self._errors("SET NX (lock)"):
-                held = bool(self._client.set(key, token, px=px, nx=True))
+            (reply,) = self._run("SET NX (lock)", ("SET", key, token, "PX", px, "NX"))
+            held = reply is not None
             remaining = deadline - time.monotonic()
             if held or remaining <= 0:
                 break
@@ -173,20 +172,56 @@ class RedisStore:
                 self._release(key, token)
 
     def ping(self) -> None:
-        with self._errors("PING"):
-            self._client.ping()
+        self._run("PING", ("PING",))
 
     def close(self) -> None:
+        """Disconnect the idle connections; a client passed in stays open.
+
+        Those of other native threads under gevent are left for the process's exit to close:
+        their sockets belong to those threads' hubs, which may be gone already.
+        """
+        while self._idle:
+            self._idle.pop().disconnect()
         if self._owned:
             self._shared.close()
-            for client in list(self._per_thread.values()):
-                client.close()
+
+    def _run(self, command: str, *commands: tuple[str | bytes | int, ...]) -> list[object]:
+        """Send ``commands`` in one write and return their replies: one round trip.
+
+        A connection that failed, or whose replies were not all read, is disconnected before
+        it goes back to the idle ones; it connects anew when next lent.
+        """
+        idle = self._idle_here()
+        with self._errors(command):
+            conn = idle.pop() if idle else self._new_connection()
+            try:
+                _make_ready(conn)
+                conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+                return [conn.read_response() for _ in commands]
+            except BaseException:
+                conn.disconnect()
+                raise
+            finally:
+                idle.append(conn)
+
+    def _idle_here(self) -> list[_Connection]:
+        """The idle connections the calling native thread may use (see ``__init__``)."""
+        if os.getpid() != self._pid:
+            # Forked: the connections' sockets are the parent's too; set them aside unused.
+            self._idle, self._idle_per_thread, self._pid = [], {}, os.getpid()
+        native = threading.get_native_id()
+        if native == self._home or not monkey.is_module_patched("socket"):
+            return self._idle
+        return self._idle_per_thread.setdefault(native, [])
+
+    def _new_connection(self) -> _Connection:
+        pool = self._shared.connection_pool
+        return cast(_Connection, pool.connection_class(**pool.connection_kwargs))
 
     def _release(self, key: str, token: bytes) -> None:
         """Compare-and-delete the lock; on failure leave it to expire."""
         try:
-            with self._errors("EVALSHA (unlock)"):
-                self._release_script(keys=[key], args=[token], client=self._client)
+            self._run("EVAL (unlock)", ("EVAL", _RELEASE, 1, key, token))
         except StoreError as e:
             # Raising here would replace whatever the block raised; the ttl frees the lock.
             logger.warning("lock %r not released, it expires on its own: %s", key, e.message)
@@ -202,6 +237,22 @@ class RedisStore:
                 detail = detail.replace(self._password, "***")
             message = f"Redis at {self.address}: {command} failed: {type(e).__name__}: {detail}"
             raise StoreError(message) from e
+
+
+def _make_ready(conn: _Connection) -> None:
+    """Connect ``conn``, or connect it anew if the server closed it or left data unread.
+
+    What ``redis.ConnectionPool`` checks when it lends a connection: no command is sent on a
+    socket that cannot carry it, since none is retried (see ``__init__``).
+    """
+    conn.connect()
+    try:
+        if not conn.can_read():
+            return
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+        pass
+    conn.disconnect()
+    conn.connect()
 
 
 def _split_prefix(url: str) -> tuple[str, str | None]:
