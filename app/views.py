@@ -11,6 +11,7 @@ places and nothing a client sends can produce a 500.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 import time
@@ -198,6 +199,25 @@ def internal_error(error: Exception) -> ResponseReturnValue:
     return Response(SUCCESS.body, mimetype=SUCCESS.mimetype)
 
 
+def _client_address() -> str:
+    """Who sent the request: behind a proxy on this host, the address it saw.
+
+    deploy/nginx.conf passes the client's address in ``X-Real-IP``; it is believed only from a
+    loopback peer (as gunicorn.conf.py trusts ``X-Forwarded-*``), and only when it is an
+    address, so a client can neither pose as another nor write into the log line.
+    """
+    peer = request.remote_addr or "unknown"
+    told = request.headers.get("X-Real-IP", "")
+    if not told:
+        return peer
+    try:
+        trusted = ipaddress.ip_address(peer).is_loopback
+        client = ipaddress.ip_address(told)
+    except ValueError:
+        return peer
+    return f"{client} via {peer}" if trusted else peer
+
+
 @bp.errorhandler(WeChatError)
 def refuse(error: WeChatError) -> tuple[str, int]:
     """Answer a refused request with its status and say why in one log line."""
@@ -207,7 +227,7 @@ def refuse(error: WeChatError) -> tuple[str, int]:
             "refused %s %s from %s: %s %s (%s)",
             request.method,
             request.path,
-            request.remote_addr,
+            _client_address(),
             error.status,
             error.message,
             type(error).__name__,

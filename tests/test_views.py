@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -253,10 +254,14 @@ def test_a_repeated_push_runs_its_handler_once_and_gets_the_same_bytes(
 
 
 def _refused(
-    client: FlaskClient, caplog: pytest.LogCaptureFixture, query: dict[str, str], body: bytes
+    client: FlaskClient,
+    caplog: pytest.LogCaptureFixture,
+    query: dict[str, str],
+    body: bytes,
+    **request: Any,
 ) -> tuple[int, str]:
     with caplog.at_level(logging.WARNING, logger="app.views"):
-        response = client.post("/wx", query_string=query, data=body)
+        response = client.post("/wx", query_string=query, data=body, **request)
     lines = [r.getMessage() for r in caplog.records if r.name == "app.views"]
     assert len(lines) == 1, lines
     for secret in (TOKEN, AES_KEY):
@@ -289,6 +294,37 @@ def test_bad_signature(
     query, body = _safe_push(wechat)
     status, line = _refused(client, caplog, {**query, "signature": "f" * 40}, body)
     assert (status, "SignatureError") == (403, line.split("(")[-1].rstrip(")"))
+
+
+@pytest.mark.parametrize(
+    ("peer", "real_ip", "named"),
+    [
+        ("127.0.0.1", "203.0.113.9", "from 203.0.113.9 via 127.0.0.1:"),
+        ("::1", "2001:db8::7", "from 2001:db8::7 via ::1:"),
+        ("127.0.0.1", "", "from 127.0.0.1:"),
+        ("198.51.100.4", "203.0.113.9", "from 198.51.100.4:"),  # not a proxy of this host
+        ("127.0.0.1", "203.0.113.9 forged line", "from 127.0.0.1:"),  # not an address
+    ],
+)
+def test_a_refusal_names_the_client_behind_the_local_proxy(
+    client: FlaskClient,
+    wechat: WeChatClient,
+    caplog: pytest.LogCaptureFixture,
+    peer: str,
+    real_ip: str,
+    named: str,
+) -> None:
+    query, body = _safe_push(wechat)
+    headers = {"X-Real-IP": real_ip} if real_ip else {}
+    _, line = _refused(
+        client,
+        caplog,
+        {**query, "signature": "f" * 40},
+        body,
+        headers=headers,
+        environ_base={"REMOTE_ADDR": peer},
+    )
+    assert named in line
 
 
 def test_bad_msg_signature(
