@@ -6,6 +6,7 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -628,6 +629,20 @@ def test_render_xml_refuses_other_types(value: Any, kind: str) -> None:
     with pytest.raises(TypeError) as info:
         codec.render_xml({"Field": value})
     assert str(info.value) == f"field Field is a {kind}; use str, int or dict"
+
+
+def test_render_xml_takes_subclasses_and_other_mappings() -> None:
+    class Text(str):
+        pass
+
+    class Count(int):
+        def __str__(self) -> str:
+            return "two"
+
+    fields = {"a": Text("x\x00]]>"), "b": Count(2), "c": MappingProxyType({"d": [Text("y")]})}
+    assert codec.render_xml(fields) == (
+        b"<xml><a><![CDATA[x]]]]><![CDATA[>]]></a><b>two</b><c><d><![CDATA[y]]></d></c></xml>"
+    )
 
 
 def test_render_json_reproduces_the_mp_reply() -> None:

@@ -258,18 +258,30 @@ def render_xml(fields: Mapping[str, Any]) -> bytes:
 
 
 def _render_children(fields: Mapping[str, Any], parts: list[str]) -> None:
+    """Append each field as elements; a plain ``str`` or ``int`` in one piece, without the
+    isinstance checks against :class:`Mapping` that the other values need."""
     for name, value in fields.items():
-        for item in value if isinstance(value, list) else [value]:
-            parts.append(f"<{name}>")
-            if isinstance(item, Mapping):
-                _render_children(item, parts)
-            elif isinstance(item, bool) or not isinstance(item, (str, int)):
-                raise TypeError(f"field {name} is a {type(item).__name__}; use str, int or dict")
-            elif isinstance(item, int):
-                parts.append(str(item))
+        for item in value if isinstance(value, list) else (value,):
+            kind = type(item)
+            if kind is str:
+                parts.append(f"<{name}>{cdata(item)}</{name}>")
+            elif kind is int:
+                parts.append(f"<{name}>{item}</{name}>")
             else:
-                parts.append(cdata(item))
-            parts.append(f"</{name}>")
+                parts.append(f"<{name}>")
+                _render_value(name, item, parts)
+                parts.append(f"</{name}>")
+
+
+def _render_value(name: str, item: object, parts: list[str]) -> None:
+    if isinstance(item, Mapping):
+        _render_children(item, parts)
+    elif isinstance(item, bool) or not isinstance(item, (str, int)):
+        raise TypeError(f"field {name} is a {type(item).__name__}; use str, int or dict")
+    elif isinstance(item, int):
+        parts.append(str(item))
+    else:
+        parts.append(cdata(item))
 
 
 def render_json(fields: Mapping[str, Any]) -> bytes:
