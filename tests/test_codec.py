@@ -548,6 +548,7 @@ def test_parse_dispatches_on_format() -> None:
         ("]]>]]>", "<![CDATA[]]]]><![CDATA[>]]]]><![CDATA[>]]>"),
         ("<&>", "<![CDATA[<&>]]>"),
         ("a\x00b\x08c\x0b\x0c\x1fd\ufffe\uffffe\ud800f", "<![CDATA[abcdef]]>"),
+        ("a\x00b\x08c\x0b\x0c\x1fd\x7f", "<![CDATA[abcd\x7f]]>"),
         ("tab\tnl\ncr\r", "<![CDATA[tab\tnl\ncr\r]]>"),
     ],
     ids=[
@@ -558,6 +559,7 @@ def test_parse_dispatches_on_format() -> None:
         "twice",
         "markup",
         "forbidden-chars",
+        "forbidden-ascii-chars",
         "allowed-controls",
     ],
 )

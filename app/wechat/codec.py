@@ -35,6 +35,8 @@ _PROLOG_SPACE = re.compile(rb"(?:\s|\xef\xbb\xbf)*")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 #: Characters XML 1.0 forbids even inside CDATA; a reply carrying them would be refused.
 _NOT_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+#: Those of them that are ASCII, as bytes.
+_ASCII_NOT_XML = bytes(code for code in range(0x20) if code not in b"\t\n\r")
 #: Largest body read without lxml: far under lxml's 10 MB limit on one text node.
 _FLAT_LIMIT = 1 << 20
 #: Characters a value read without lxml may not hold (as a regex class): a carriage return,
@@ -245,8 +247,20 @@ def cdata(text: str) -> str:
     A CDATA section cannot contain its own terminator, so every ``]]>`` is split across two
     sections: ``]]`` ends the first, ``>`` starts the second.
     """
-    clean = _NOT_XML_CHARS.sub("", text)
+    clean = text if _is_clean_ascii(text) else _NOT_XML_CHARS.sub("", text)
     return "<![CDATA[" + clean.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def _is_clean_ascii(text: str) -> bool:
+    """Whether ``text`` is ASCII without the control characters XML forbids.
+
+    Deleting those bytes and comparing lengths is one pass of C, a quarter of what the regular
+    expression costs on the 400-odd characters of an ``Encrypt`` value.
+    """
+    if not text.isascii():
+        return False
+    raw = text.encode("ascii")
+    return len(raw.translate(None, _ASCII_NOT_XML)) == len(raw)
 
 
 def render_xml(fields: Mapping[str, Any]) -> bytes:
