@@ -206,6 +206,13 @@ def test_threads_encrypting_at_once_each_get_the_right_ciphertext(crypto: Messag
         results = list(pool.map(encrypt_all, range(4)))
     assert results == [expected] * 4
     assert [crypto.decrypt(encrypted) for encrypted in expected] == messages
+    assert 1 <= len(crypto._idle_chains) <= 4
+
+
+def test_one_caller_reuses_one_encryptor(crypto: MessageCrypto) -> None:
+    for n in range(50):
+        crypto.encrypt(b"x" * n)
+    assert len(crypto._idle_chains) == 1
 
 
 def test_safe_push_frame_layout() -> None:

@@ -12,7 +12,6 @@ import binascii
 import re
 import secrets
 import struct
-import threading
 
 from Crypto.Cipher import AES
 from Crypto.Cipher._mode_cbc import CbcMode
@@ -71,7 +70,7 @@ class _Chain:
     A CBC cipher chains each message from the last ciphertext block it produced, and offers no
     way to reset its IV; the first block is therefore fed XORed with that block and the real IV,
     which makes it enter AES exactly as it would have under a fresh cipher. Not thread-safe:
-    each thread keeps its own.
+    one caller at a time (see :meth:`MessageCrypto.encrypt`).
     """
 
     def __init__(self, key: bytes) -> None:
@@ -92,7 +91,8 @@ class MessageCrypto:
 
     The AES key schedule is built once: decryption runs CBC as ECB plus one XOR with the
     ciphertext shifted by a block (ECB keeps no state, so threads share it), encryption through
-    a :class:`_Chain` per thread. Building a cipher per message cost more than using it.
+    :class:`_Chain` objects that callers take from a pool and put back. Building a cipher per
+    message cost more than using it.
     """
 
     def __init__(self, encoding_aes_key: str, appid: str) -> None:
@@ -100,7 +100,11 @@ class MessageCrypto:
         self._key = decode_aes_key(encoding_aes_key)
         self._appid = appid.encode("ascii")
         self._ecb = AES.new(self._key, AES.MODE_ECB)
-        self._chains = threading.local()
+        #: Idle encryptors. ``list.pop`` and ``append`` are atomic, so each is used by one
+        #: caller at a time, whether callers are threads or greenlets (for which a
+        #: ``threading.local`` patched by gevent would build one per request); the pool grows
+        #: to the most encryptions ever run at once.
+        self._idle_chains: list[_Chain] = []
 
     def encrypt(self, message: bytes, *, prefix: bytes | None = None) -> str:
         """Return the base64 ``Encrypt`` value carrying ``message``.
@@ -112,7 +116,12 @@ class MessageCrypto:
         if len(prefix) != _PREFIX_LEN:
             raise ValueError(f"prefix must be {_PREFIX_LEN} bytes (got {len(prefix)})")
         frame = prefix + struct.pack(">I", len(message)) + message + self._appid
-        ciphertext = self._chain().encrypt(pad(frame))
+        try:
+            chain = self._idle_chains.pop()
+        except IndexError:
+            chain = _Chain(self._key)
+        ciphertext = chain.encrypt(pad(frame))
+        self._idle_chains.append(chain)
         return base64.b64encode(ciphertext).decode("ascii")
 
     def decrypt(self, encrypted: str) -> bytes:
@@ -149,12 +158,6 @@ class MessageCrypto:
                 f"AppID in payload is {shown} but WX_APPID is {self._appid.decode()!r}"
             )
         return frame[_HEADER_LEN:end]
-
-    def _chain(self) -> _Chain:
-        chain: _Chain | None = getattr(self._chains, "chain", None)
-        if chain is None:
-            chain = self._chains.chain = _Chain(self._key)
-        return chain
 
     def _cbc_decrypt(self, ciphertext: bytes) -> bytes:
         """AES-256-CBC decryption with the IV ``key[:16]``: each block's ECB decryption XOR the
