@@ -15,6 +15,7 @@ import ipaddress
 import logging
 import socket
 import time
+from collections.abc import Mapping
 
 from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
@@ -56,14 +57,15 @@ def _answer(service: WeChatService) -> Response:
     settings = service.settings
     started = time.monotonic() - _queued_for(settings.deadline)
     now = int(time.time())
+    query = _query()
     if request.method == "GET":
         echostr = verify_handshake(
-            request.args, settings.token, now=now, tolerance=settings.timestamp_tolerance
+            query, settings.token, now=now, tolerance=settings.timestamp_tolerance
         )
         return Response(echostr, mimetype="text/plain")
     body = _read_body(settings.max_body)
     push = open_push(
-        request.args,
+        query,
         body,
         service.account,
         now=now,
@@ -76,6 +78,24 @@ def _answer(service: WeChatService) -> Response:
     if answer is None:
         return _lapse()
     return Response(answer.body, mimetype=answer.mimetype)
+
+
+def _query() -> Mapping[str, str]:
+    """The query's parameters, the first value of each, as ``request.args`` gives them.
+
+    WeChat's query is a few ASCII parameters with nothing escaped, which a split reads as
+    Werkzeug would, for a fifth of the cost of its parser and MultiDict. A query holding an
+    escape (``%`` or ``+``) or anything not ASCII is left to ``request.args``.
+    """
+    raw: str = request.environ.get("QUERY_STRING", "")
+    if "%" in raw or "+" in raw or not raw.isascii():
+        return request.args
+    query: dict[str, str] = {}
+    for pair in raw.split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            query.setdefault(name, value)
+    return query
 
 
 def _read_body(limit: int) -> bytes:

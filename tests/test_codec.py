@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -163,6 +165,107 @@ def test_repeated_leaves_become_lists() -> None:
 )
 def test_small_documents(body: bytes, fields: dict[str, Any]) -> None:
     assert parse_xml(body) == fields
+
+
+# -- parse_xml: flat bodies are read without lxml, with lxml's result ---------------------------
+
+#: Pieces that an XML parser interprets, or that look like markup, for mutating flat bodies.
+PIECES = [
+    *("<xml>", "</xml>", "<a>", "</a>", "<B.c-1>", "</B.c-1>", "<_>", "</_>", "<a/>", '<a x="1">'),
+    *("<:a>", "<a:b>", "</a:b>", "<1a>", "< a>", "</a >", "<!--c-->", "<?pi x?>", "<!DOCTYPE x>"),
+    *("<![CDATA[", "]]>", "]", "]]", "]]]>", ">", "<", "&", "&amp;", "&#65;", "&#13;", "&foo;"),
+    *("\r", "\r\n", "\n", " ", "\t", "\f", "\v", "\x00", "\x1f", "\x7f", "\x85", "\u2028"),
+    *("\ufeff", "\ufdd0", "\ufffd", "\ufffe", "\uffff", "\U0001f600", "x", "你好", "0"),
+]
+#: Bytes that are not UTF-8: invalid, a surrogate, overlong, cut short.
+BAD_BYTES = [b"\xff", b"\xed\xa0\x80", b"\xc0\x80", b"\xe4\xbd"]
+
+
+def random_flat_body(rng: random.Random) -> bytes:
+    """A flat body of leaves, some CDATA and some plain, then up to three mutations."""
+    names = ["ToUserName", "Encrypt", "a", "a", "B.c-1", "_"]
+    leaves = []
+    for _ in range(rng.randrange(4)):
+        name = rng.choice(names)
+        value = "".join(rng.choices(PIECES[-12:], k=rng.randrange(4)))
+        leaf = f"<![CDATA[{value}]]>" if rng.random() < 0.5 else value
+        space = rng.choice(["", " ", "\n"])
+        leaves.append(f"{space}<{name}>{leaf}</{name}>")
+    body = ("<xml>" + "".join(leaves) + rng.choice(["", "\n", " \t"]) + "</xml>").encode()
+    for _ in range(rng.randrange(4)):
+        at = rng.randrange(len(body) + 1)
+        if rng.random() < 0.2:
+            body = body[:at] + body[at + rng.randrange(1, 4) :]
+        else:
+            piece = rng.choice(BAD_BYTES) if rng.random() < 0.1 else rng.choice(PIECES).encode()
+            body = body[:at] + piece + body[at:]
+    return body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        SAFE_XML["message"].encode(),
+        OA_COMPAT["body"].encode(),
+        OA_COMPAT["message"].encode(),
+        xml_body(text_fields("你好 ]] ] > <![CDATA[ \n\t &amp; \U0001f600")),
+        b"<xml><a>1</a>\n<b>x</b> <a>2</a><a></a><a><![CDATA[]]></a></xml>\n",
+    ],
+    ids=["safe-message", "oa-envelope", "oa-message", "text", "repeated"],
+)
+def test_wechat_bodies_are_read_without_lxml(body: bytes) -> None:
+    fields = codec._parse_flat(body)
+    assert fields is not None
+    assert fields == codec._parse_tree(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<xml><a>1\r\n2</a></xml>",
+        b"<xml><a><![CDATA[1\r2]]></a></xml>",
+        b"<xml><a><![CDATA[x]]>y]]></a></xml>",
+        b"<xml><a><![CDATA[x]]><![CDATA[y]]></a></xml>",
+        b"<xml><a>&#65;</a></xml>",
+        b"<xml><a>x]y</a></xml>",
+        b"<xml><a><b>1</b></a></xml>",
+        b"<xml><a>\x00</a></xml>",
+        "<xml><a>\ufffe</a></xml>".encode(),
+        b"<xml><a>\xed\xa0\x80</a></xml>",
+        b'<?xml version="1.0"?><xml><a>1</a></xml>',
+        b"<xml><a>1</a></xml><xml/>",
+        b"<xml><a>" + b"x" * codec._FLAT_LIMIT + b"</a></xml>",
+    ],
+    ids=[
+        "crlf",
+        "cr-in-cdata",
+        "text-after-cdata",
+        "two-cdata",
+        "char-ref",
+        "bracket",
+        "nested",
+        "nul",
+        "non-character",
+        "surrogate",
+        "declaration",
+        "two-roots",
+        "over-limit",
+    ],
+)
+def test_bodies_that_need_a_parser_go_to_lxml(body: bytes) -> None:
+    assert codec._parse_flat(body) is None
+
+
+def test_flat_reading_agrees_with_lxml_on_mutated_bodies() -> None:
+    rng = random.Random(20261202)
+    read_flat = 0
+    for _ in range(20_000):
+        body = random_flat_body(rng)
+        fields = codec._parse_flat(body)
+        if fields is not None:
+            read_flat += 1
+            assert fields == codec._parse_tree(body), body
+    assert read_flat > 3000
 
 
 # -- parse_xml: hostile input ------------------------------------------------------------------
@@ -445,6 +548,7 @@ def test_parse_dispatches_on_format() -> None:
         ("]]>]]>", "<![CDATA[]]]]><![CDATA[>]]]]><![CDATA[>]]>"),
         ("<&>", "<![CDATA[<&>]]>"),
         ("a\x00b\x08c\x0b\x0c\x1fd\ufffe\uffffe\ud800f", "<![CDATA[abcdef]]>"),
+        ("a\x00b\x08c\x0b\x0c\x1fd\x7f", "<![CDATA[abcd\x7f]]>"),
         ("tab\tnl\ncr\r", "<![CDATA[tab\tnl\ncr\r]]>"),
     ],
     ids=[
@@ -455,6 +559,7 @@ def test_parse_dispatches_on_format() -> None:
         "twice",
         "markup",
         "forbidden-chars",
+        "forbidden-ascii-chars",
         "allowed-controls",
     ],
 )
@@ -526,6 +631,20 @@ def test_render_xml_refuses_other_types(value: Any, kind: str) -> None:
     with pytest.raises(TypeError) as info:
         codec.render_xml({"Field": value})
     assert str(info.value) == f"field Field is a {kind}; use str, int or dict"
+
+
+def test_render_xml_takes_subclasses_and_other_mappings() -> None:
+    class Text(str):
+        pass
+
+    class Count(int):
+        def __str__(self) -> str:
+            return "two"
+
+    fields = {"a": Text("x\x00]]>"), "b": Count(2), "c": MappingProxyType({"d": [Text("y")]})}
+    assert codec.render_xml(fields) == (
+        b"<xml><a><![CDATA[x]]]]><![CDATA[>]]></a><b>two</b><c><d><![CDATA[y]]></d></c></xml>"
+    )
 
 
 def test_render_json_reproduces_the_mp_reply() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import struct
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from Crypto.Cipher import AES
@@ -177,6 +179,40 @@ def test_encrypt_reproduces_worked_example(example: dict[str, str]) -> None:
     encrypted = crypto.encrypt(message, prefix=example["prefix"].encode())
     assert encrypted == example["encrypt"]
     assert crypto.decrypt(encrypted) == message
+
+
+def test_every_message_of_one_crypto_encrypts_as_a_fresh_cipher_would(
+    crypto: MessageCrypto,
+) -> None:
+    prefix = SAFE_XML["prefix"].encode()
+    for length in (0, 1, 12, 13, 44, 300, 12, 0):
+        message = bytes(range(length % 256)) * (1 + length // 256)
+        expected = aes_encrypt_frame(frame(message))
+        assert crypto.encrypt(message, prefix=prefix) == expected
+        assert crypto.decrypt(expected) == message
+
+
+def test_threads_encrypting_at_once_each_get_the_right_ciphertext(crypto: MessageCrypto) -> None:
+    prefix = SAFE_XML["prefix"].encode()
+    messages = [f"message {n} ".encode() * n for n in range(40)]
+    expected = [aes_encrypt_frame(frame(message)) for message in messages]
+    barrier = threading.Barrier(4)
+
+    def encrypt_all(_: int) -> list[str]:
+        barrier.wait()
+        return [crypto.encrypt(message, prefix=prefix) for message in messages]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(encrypt_all, range(4)))
+    assert results == [expected] * 4
+    assert [crypto.decrypt(encrypted) for encrypted in expected] == messages
+    assert 1 <= len(crypto._idle_chains) <= 4
+
+
+def test_one_caller_reuses_one_encryptor(crypto: MessageCrypto) -> None:
+    for n in range(50):
+        crypto.encrypt(b"x" * n)
+    assert len(crypto._idle_chains) == 1
 
 
 def test_safe_push_frame_layout() -> None:

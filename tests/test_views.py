@@ -5,15 +5,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, request
 from flask.testing import FlaskClient
 
-from app import create_app
+from app import create_app, views
 from app.testing import WeChatClient
 from app.wechat import codec
 from app.wechat.codec import BodyFormat
@@ -106,6 +107,52 @@ def test_path_is_configurable(settings: Settings) -> None:
     assert client.get("/hooks/wechat", query_string=handshake_query()).data == b"74958371"
     assert client.get("/wx", query_string=handshake_query()).status_code == 404
     app.extensions["wechat"].close()
+
+
+# -- the query ------------------------------------------------------------------------------
+
+QUERIES = [
+    "",
+    "signature=0a1b&timestamp=1714036504&nonce=1514711492&encrypt_type=aes&msg_signature=f4",
+    "a=1&a=2",
+    "a&b=&=x&&c=1&",
+    "a=b=c",
+    "a=1;b=2",
+    "a=%41&b=%e4%bd%a0&c=%zz&d=%ff",
+    "a=+x&b+c=1",
+    "a=\xe4\xbd\xa0",
+    "a=\xff",
+]
+
+
+def first_values(app: Flask, raw: str, read: Callable[[], Mapping[str, str]]) -> object:
+    """Each parameter's first value as ``read`` gives it, or the exception it raises."""
+    with app.test_request_context("/wx", environ_overrides={"QUERY_STRING": raw}):
+        try:
+            query = read()
+            return {name: query[name] for name in query}
+        except Exception as e:
+            return type(e)
+
+
+@pytest.mark.parametrize("raw", QUERIES)
+def test_the_query_reads_as_request_args(app: Flask, raw: str) -> None:
+    assert first_values(app, raw, views._query) == first_values(app, raw, lambda: request.args)
+
+
+def test_random_queries_read_as_request_args(app: Flask) -> None:
+    rng = random.Random(7)
+    for _ in range(2000):
+        raw = "".join(rng.choices("ab=&;%4F+ \xe4\xff", k=rng.randrange(12)))
+        expected = first_values(app, raw, lambda: request.args)
+        assert first_values(app, raw, views._query) == expected, raw
+
+
+def test_wechat_queries_are_split_without_werkzeug(app: Flask) -> None:
+    with app.test_request_context("/wx", environ_overrides={"QUERY_STRING": QUERIES[1]}):
+        query = views._query()
+        assert query is not request.args
+        assert query["encrypt_type"] == "aes"
 
 
 # -- pushes in every mode and format ---------------------------------------------------------

@@ -58,13 +58,53 @@ def unpad(data: bytes) -> bytes:
     return data[:-count]
 
 
+def _xor(left: bytes, right: bytes) -> bytes:
+    """``left`` XOR ``right``, for two strings of one length, in one pass of C."""
+    mixed = int.from_bytes(left, "big") ^ int.from_bytes(right, "big")
+    return mixed.to_bytes(len(left), "big")
+
+
+class _Chain:
+    """A CBC encryptor kept across messages, so its key schedule is built once, not per reply.
+
+    A CBC cipher chains each message from the last ciphertext block it produced, and offers no
+    way to reset its IV; the first block is therefore fed XORed with that block and the real IV,
+    which makes it enter AES exactly as it would have under a fresh cipher. Not thread-safe:
+    one caller at a time (see :meth:`MessageCrypto.encrypt`).
+    """
+
+    def __init__(self, key: bytes) -> None:
+        self._iv = key[:16]
+        self._cipher: CbcMode = AES.new(key, AES.MODE_CBC, iv=self._iv)
+        self._last = self._iv
+
+    def encrypt(self, padded: bytes) -> bytes:
+        """AES-256-CBC of ``padded`` (whole blocks) with the IV ``key[:16]``."""
+        first = _xor(padded[: AES.block_size], _xor(self._last, self._iv))
+        ciphertext = self._cipher.encrypt(first + padded[AES.block_size :])
+        self._last = ciphertext[-AES.block_size :]
+        return ciphertext
+
+
 class MessageCrypto:
-    """Encrypts and decrypts message frames for one account (one key, one AppID)."""
+    """Encrypts and decrypts message frames for one account (one key, one AppID).
+
+    The AES key schedule is built once: decryption runs CBC as ECB plus one XOR with the
+    ciphertext shifted by a block (ECB keeps no state, so threads share it), encryption through
+    :class:`_Chain` objects that callers take from a pool and put back. Building a cipher per
+    message cost more than using it.
+    """
 
     def __init__(self, encoding_aes_key: str, appid: str) -> None:
         """:raises ValueError: when the key is not a valid EncodingAESKey."""
         self._key = decode_aes_key(encoding_aes_key)
         self._appid = appid.encode("ascii")
+        self._ecb = AES.new(self._key, AES.MODE_ECB)
+        #: Idle encryptors. ``list.pop`` and ``append`` are atomic, so each is used by one
+        #: caller at a time, whether callers are threads or greenlets (for which a
+        #: ``threading.local`` patched by gevent would build one per request); the pool grows
+        #: to the most encryptions ever run at once.
+        self._idle_chains: list[_Chain] = []
 
     def encrypt(self, message: bytes, *, prefix: bytes | None = None) -> str:
         """Return the base64 ``Encrypt`` value carrying ``message``.
@@ -76,7 +116,12 @@ class MessageCrypto:
         if len(prefix) != _PREFIX_LEN:
             raise ValueError(f"prefix must be {_PREFIX_LEN} bytes (got {len(prefix)})")
         frame = prefix + struct.pack(">I", len(message)) + message + self._appid
-        ciphertext = self._cipher().encrypt(pad(frame))
+        try:
+            chain = self._idle_chains.pop()
+        except IndexError:
+            chain = _Chain(self._key)
+        ciphertext = chain.encrypt(pad(frame))
+        self._idle_chains.append(chain)
         return base64.b64encode(ciphertext).decode("ascii")
 
     def decrypt(self, encrypted: str) -> bytes:
@@ -95,7 +140,7 @@ class MessageCrypto:
             raise BadBase64(
                 f"Encrypt decodes to {len(ciphertext)} bytes, not a positive multiple of 16"
             )
-        frame = unpad(self._cipher().decrypt(ciphertext))
+        frame = unpad(self._cbc_decrypt(ciphertext))
         if len(frame) < _HEADER_LEN:
             raise BadFrame(f"decrypted frame is {len(frame)} bytes, shorter than its header")
         (length,) = struct.unpack(">I", frame[_PREFIX_LEN:_HEADER_LEN])
@@ -114,5 +159,8 @@ class MessageCrypto:
             )
         return frame[_HEADER_LEN:end]
 
-    def _cipher(self) -> CbcMode:
-        return AES.new(self._key, AES.MODE_CBC, iv=self._key[:16])
+    def _cbc_decrypt(self, ciphertext: bytes) -> bytes:
+        """AES-256-CBC decryption with the IV ``key[:16]``: each block's ECB decryption XOR the
+        block before it."""
+        previous = self._key[: AES.block_size] + ciphertext[: -AES.block_size]
+        return _xor(self._ecb.decrypt(ciphertext), previous)

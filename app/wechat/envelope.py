@@ -57,10 +57,13 @@ class Push:
 
 
 def _required(query: Mapping[str, str], *names: str) -> list[str]:
-    missing = [name for name in names if not query.get(name)]
-    if missing:
+    """The values of ``names``, each looked up once: a request's query is a MultiDict, whose
+    lookups are Python code."""
+    values = [query.get(name, "") for name in names]
+    if not all(values):
+        missing = [name for name, value in zip(names, values, strict=True) if not value]
         raise MissingParameter(f"query is missing {', '.join(missing)}")
-    return [query[name] for name in names]
+    return values
 
 
 def _verify_query(

@@ -27,6 +27,7 @@ push is retried and then shown to the user as an error.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -46,12 +47,15 @@ _STRING_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _IDENTIFIER = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
 
 
+@functools.lru_cache(maxsize=256)
 def snake_case(wire_name: str) -> str:
     """The attribute name of a wire field.
 
     A word starts at a capital that follows a lowercase letter, or at the last capital of a
     run followed by a lowercase letter; digits and the letters after them stay in their word;
     an underscore on the wire stays. ``PicMd5Sum`` → ``pic_md5sum``, ``MsgID`` → ``msg_id``.
+    Cached: :func:`read` asks for the same few dozen names on every push, and the regular
+    expression cost more than the rest of reading a text message's own fields.
     """
     return _WORD_START.sub("_", wire_name).lower()
 
