@@ -18,7 +18,7 @@ from flask import Flask
 from config import Settings, load_settings
 
 from . import logs
-from .cli import wx
+from .console import wx
 from .context import ctx as ctx
 from .extension import Accounts as Accounts
 from .extension import WeChatPush as WeChatPush

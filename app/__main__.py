@@ -8,7 +8,7 @@ start: ``keygen`` works before there is a ``.env``. ``wx-push`` is installed by
 from flask.cli import ScriptInfo
 
 from . import create_app
-from .cli import wx
+from .console import wx
 
 
 def main() -> None:

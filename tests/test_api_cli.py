@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from app.cli import wx
+from app.console import wx
 from tests.apikit import APPID, SECRET, fake_fixture  # noqa: F401 - fixtures
 from tests.conftest import TOKEN
 from tests.fakewechat import MENU_CREATE_PATH, QRCODE_PATH, SHOWQRCODE_PATH, FakeWeChat

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app.simulator import SAMPLES, push_fields
+from app.console.simulator import SAMPLES, push_fields
 from app.testing import PushBuilder
 from app.wechat import codec
 from app.wechat.messages import UnknownEvent, UnknownMessage, parse_message

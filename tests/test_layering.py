@@ -4,6 +4,8 @@ importing ``app.wechat`` runs ``app/__init__.py``, which imports Flask).
 * ``app/wechat/`` is the sans-IO core: no ``flask``, no ``werkzeug``, no ``os.environ`` or
   ``os.getenv``, and no ``app.*`` module outside ``app.wechat``.
 * ``app/store/`` is an I/O service below the Flask glue: no ``flask`` or ``werkzeug``.
+* ``app/console/`` (the ``wx`` commands) sits on top: only the entry points ``app/__init__.py``
+  and ``app/__main__.py`` import it, so the service runs without the commands behind it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ WEB_FRAMEWORK = ("flask", "werkzeug")
 class Rules:
     #: The dotted package the scanned files live in, for resolving relative imports.
     package: str
-    #: Top-level modules that must not be imported.
+    #: Modules that must not be imported, nor anything inside them.
     forbidden: tuple[str, ...]
     #: Whether ``app.*`` imports must stay inside ``package``.
     stay_inside: bool
@@ -32,6 +34,7 @@ class Rules:
 
 CORE = Rules("app.wechat", WEB_FRAMEWORK, stay_inside=True, no_environ=True)
 STORE = Rules("app.store", WEB_FRAMEWORK, stay_inside=False, no_environ=False)
+BELOW_CONSOLE = Rules("app", ("app.console",), stay_inside=False, no_environ=False)
 
 
 def _module_name(path: Path) -> str:
@@ -55,15 +58,21 @@ def _is_within(name: str, package: str) -> bool:
     return name == package or name.startswith(package + ".")
 
 
+def _names_modules(target: str, rules: Rules) -> bool:
+    """Whether ``from target import x`` may import a module the rules judge by its name."""
+    return any(
+        _is_within(name, target) and name != target for name in (rules.package, *rules.forbidden)
+    )
+
+
 def violations(source: str, module: str, rules: Rules, *, is_package: bool = False) -> list[str]:
     """Every layering violation in ``source``, as ``line: what``."""
     found: list[str] = []
 
     def check_import(name: str, line: int) -> None:
-        top = name.split(".")[0]
-        if top in rules.forbidden:
+        if any(_is_within(name, forbidden) for forbidden in rules.forbidden):
             found.append(f"{line}: imports {name}")
-        if rules.stay_inside and top == "app" and not _is_within(name, rules.package):
+        if rules.stay_inside and _is_within(name, "app") and not _is_within(name, rules.package):
             found.append(f"{line}: imports {name}, outside {rules.package}")
 
     environ_names: set[str] = set()
@@ -73,7 +82,7 @@ def violations(source: str, module: str, rules: Rules, *, is_package: bool = Fal
                 check_import(alias.name, node.lineno)
         elif isinstance(node, ast.ImportFrom):
             target = _resolve(node, module, is_package)
-            if target and _is_within(rules.package, target) and target != rules.package:
+            if target and _names_modules(target, rules):
                 # "from app import views": the names imported are the modules that matter.
                 for alias in node.names:
                     check_import(f"{target}.{alias.name}", node.lineno)
@@ -106,6 +115,13 @@ def _files(folder: str) -> list[Path]:
 
 CORE_FILES = _files("app/wechat")
 STORE_FILES = _files("app/store")
+#: Everything in ``app/`` but the console and the entry points that expose it.
+BELOW_CONSOLE_FILES = [
+    path
+    for path in _files("app")
+    if not path.is_relative_to(ROOT / "app/console")
+    and path.relative_to(ROOT).as_posix() not in ("app/__init__.py", "app/__main__.py")
+]
 
 
 def test_the_scanned_folders_are_not_empty() -> None:
@@ -119,6 +135,8 @@ def test_the_scanned_folders_are_not_empty() -> None:
         "envelope.py",
     } <= names
     assert STORE_FILES
+    assert ROOT / "app/views.py" in BELOW_CONSOLE_FILES
+    assert (ROOT / "app/console/commands.py").is_file()
 
 
 @pytest.mark.parametrize("path", CORE_FILES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -135,6 +153,17 @@ def test_store_never_imports_the_web_framework(path: Path) -> None:
         path.read_text("utf-8"), _module_name(path), STORE, is_package=path.name == "__init__.py"
     )
     assert found == [], f"{path.relative_to(ROOT)} imports Flask glue: {found}"
+
+
+@pytest.mark.parametrize("path", BELOW_CONSOLE_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_only_the_entry_points_import_the_console(path: Path) -> None:
+    found = violations(
+        path.read_text("utf-8"),
+        _module_name(path),
+        BELOW_CONSOLE,
+        is_package=path.name == "__init__.py",
+    )
+    assert found == [], f"{path.relative_to(ROOT)} imports the console: {found}"
 
 
 # -- the scanner itself: it must see what it is meant to refuse --------------------------------
@@ -215,3 +244,23 @@ def test_scanner_resolves_package_relative_imports() -> None:
 def test_store_rules_allow_os_but_not_flask() -> None:
     assert violations("import os\nos.environ.get('X')", "app.store.sqlite", STORE) == []
     assert violations("from flask import g", "app.store.sqlite", STORE) != []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from . import console",
+        "from .console import wx",
+        "from .console.simulator import SAMPLES",
+        "from app.console import commands",
+        "import app.console.probe",
+    ],
+)
+def test_scanner_catches_imports_of_the_console(source: str) -> None:
+    assert violations(source, "app.extension", BELOW_CONSOLE) != []
+
+
+def test_console_rules_allow_the_rest_of_app() -> None:
+    source = "from . import demo, monitoring\nfrom .api import WeChatAPI\nimport app.testing"
+    assert violations(source, "app.extension", BELOW_CONSOLE) == []
+    assert violations("from .. import wechat", "app.api.client", BELOW_CONSOLE) == []

@@ -1,9 +1,9 @@
 """Family (a): valid pushes of every type (PROTOCOL.md §5) with one to three fields broken.
 
-The pushes start from :data:`app.simulator.SAMPLES`, which has every message and event type,
-addressed and timed as WeChat does; a field is then set to a hostile value, removed, repeated,
-renamed (``MsgID`` for ``MsgId``), nested, or the fields reordered. The common fields every
-push needs are picked more often than the rest, since the strict checks are theirs.
+The pushes start from :data:`app.console.simulator.SAMPLES`, which has every message and
+event type, addressed and timed as WeChat does; a field is then set to a hostile value, removed,
+repeated, renamed (``MsgID`` for ``MsgId``), nested, or the fields reordered. The common fields
+every push needs are picked more often than the rest, since the strict checks are theirs.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import random
 import time
 from typing import Any
 
-from app.simulator import SAMPLES, push_fields
+from app.console.simulator import SAMPLES, push_fields
 from app.wechat.codec import BodyFormat
 
 from . import values

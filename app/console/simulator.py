@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .testing import PushBuilder, PushResult
+from ..testing import PushBuilder, PushResult
 
 #: Realistic fields for every push type of PROTOCOL.md §5, keyed by MsgType or event name.
 SAMPLES: dict[str, dict[str, Any]] = {

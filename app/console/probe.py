@@ -13,8 +13,8 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 
+from ..wechat.signature import sign
 from .simulator import connect
-from .wechat.signature import sign
 
 #: WeChat gives up on the handshake after 5 seconds as it does on pushes.
 TIMEOUT = 5.0

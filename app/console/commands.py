@@ -36,15 +36,15 @@ from config import (
     load_settings,
 )
 
-from .api import WeChatAPI, WeChatAPIError
+from ..api import WeChatAPI, WeChatAPIError
+from ..router import HandlerLoadError, load_router
+from ..store import StoreError, open_store
+from ..testing import PushBuilder
+from ..wechat import codec
+from ..wechat.codec import BodyFormat
+from ..wechat.envelope import Mode
 from .probe import probe
-from .router import HandlerLoadError, load_router
 from .simulator import SAMPLES, WECHAT_RETRY_INTERVAL, deliver, push_fields
-from .store import StoreError, open_store
-from .testing import PushBuilder
-from .wechat import codec
-from .wechat.codec import BodyFormat
-from .wechat.envelope import Mode
 
 _ALPHABET = string.ascii_letters + string.digits
 
