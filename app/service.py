@@ -121,12 +121,15 @@ class WeChatService:
         key = message.push_key
         claim = self.ledger.begin(key, peek=self.delivery.kept_key(message.from_user_name))
         attempt = claim.attempt
+        # Every attempt notes the customer-service window the message opened: the process that
+        # saw attempt 1 writes it only after a while, and if it dies first, the retry that takes
+        # the push over must still know it may send the late reply.
+        miniprogram = self._from_miniprogram(push)
+        contact = self.delivery.saw(message, claim.peeked, miniprogram=miniprogram)
         # A run of this process for a push the store calls new: the store failed over, or its
         # file was replaced, after the first claim. Wait on that run rather than start another.
         run = self._runs.get(key)
         if attempt == 1 and run is None:
-            miniprogram = self._from_miniprogram(push)
-            contact = self.delivery.saw(message, claim.peeked, miniprogram=miniprogram)
             run = self._start(push, message, key, contact=contact)
         elif attempt > 1:
             metrics.DEDUP_HITS.inc()
@@ -138,7 +141,7 @@ class WeChatService:
                 return earlier
         result: Result | None = None
         if run is None:
-            followed = self._follow(push, message, key, attempt, deadline)
+            followed = self._follow(push, message, key, attempt, deadline, contact)
             if isinstance(followed, Answer):
                 return followed
             result, run = (followed, None) if isinstance(followed, Result) else (None, followed)
@@ -150,14 +153,12 @@ class WeChatService:
             return self._answer_with(push, key, result)
         return self._at_deadline(push, message, key, attempt, arrived)
 
-    def _start(
-        self, push: Push, message: Message, key: PushKey, *, contact: Contact | None
-    ) -> _Run:
+    def _start(self, push: Push, message: Message, key: PushKey, *, contact: Contact) -> _Run:
         """Start the handler on a native thread, under this process's lease.
 
-        :param contact: the user's record as the claim read it; None when it was not read.
+        :param contact: the user's record as the claim read it, with what this push opened.
         """
-        kept_replies = contact is None or bool(contact.kept)
+        kept_replies = bool(contact.kept)
 
         def work() -> Result:
             reply = self.run_handler(push, message, contact)
@@ -177,9 +178,17 @@ class WeChatService:
             return None
 
     def _follow(
-        self, push: Push, message: Message, key: PushKey, attempt: int, deadline: float
+        self,
+        push: Push,
+        message: Message,
+        key: PushKey,
+        attempt: int,
+        deadline: float,
+        contact: Contact,
     ) -> Answer | Result | _Run | None:
         """Wait for a run another process started; take the push over if that process died.
+
+        :param contact: the user's record as this attempt's claim read it, for a takeover.
 
         :return: the answer an attempt elsewhere gave; or the result, when the run finished
             after its attempt stopped waiting; or the run this attempt started after taking
@@ -202,7 +211,7 @@ class WeChatService:
                     key,
                     attempt,
                 )
-                return self._start(push, message, key, contact=None)
+                return self._start(push, message, key, contact=contact)
         return None
 
     def _at_deadline(

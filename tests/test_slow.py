@@ -11,16 +11,19 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from flask import Flask
 
 from app import create_app
+from app import ledger as ledger_module
 from app import service as service_module
 from app.logs import pseudonym
 from app.service import WeChatService
 from app.testing import PushResult, WeChatClient
 from app.wechat.codec import BodyFormat
+from app.wechat.messages import parse_message
 from app.wechat.replies import TextReply
 from app.wechat.timing import LEASE_TTL
 from config import Settings, SlowStrategy
@@ -231,6 +234,44 @@ def test_late_reply_goes_by_the_customer_service_api_once(
     assert fake_api.typing == [{"touser": "oCustomer", "command": "Typing"}]
     assert fake_api.token_requests == 1
     assert runs("oCustomer") == 1
+
+
+def test_a_push_taken_over_from_a_dead_process_is_delivered_late_by_the_api(
+    make_app: object, fake_api: FakeWeChat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process that claimed attempt 1 died before writing the user's window to the store;
+    the retry that takes the push over notes the window itself, so its late reply goes by the
+    customer-service API instead of waiting for the user's next message."""
+    app = make_app(  # type: ignore[operator]
+        appsecret=fake_api.secret,
+        api_base=fake_api.url,
+        slow_strategy=SlowStrategy.CUSTOMER_SERVICE,
+    )
+    wechat = WeChatClient(app, user="oOrphan")
+    push = {
+        "ToUserName": wechat.account,
+        "FromUserName": "oOrphan",
+        "CreateTime": int(time.time()),
+        "MsgType": "text",
+        "Content": "sleep 1.2",
+        "MsgId": 424242,
+    }
+    query, body = wechat.build(push)
+    service: WeChatService = app.extensions["wechat"].service()
+    key = parse_message({name: str(value) for name, value in push.items()}).push_key
+    with monkeypatch.context() as past:  # attempt 1 was claimed a lease ago, by a process now dead
+        claimed = time.time() - LEASE_TTL - 1
+        past.setattr(ledger_module, "time", SimpleNamespace(time=lambda: claimed))
+        assert service.ledger.begin(key).attempt == 1
+
+    retry = wechat.post(query, body)
+
+    assert retry.body == b"success"  # taken over, then "success" at the deadline
+    _wait_for_messages(fake_api, 1)
+    assert fake_api.messages == [
+        {"touser": "oOrphan", "msgtype": "text", "text": {"content": "slept 1.2"}}
+    ]
+    assert runs("oOrphan") == 1
 
 
 def test_retry_strategy_delivers_by_api_after_the_last_attempt(
