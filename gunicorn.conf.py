@@ -13,19 +13,50 @@ import tempfile
 #: a fresh directory per start, so counts of an earlier run never leak in.
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="wx-push-metrics-"))
 
+from gevent import monkey  # noqa: E402
+from gevent import socket as cooperative_socket  # noqa: E402
+from gunicorn.workers.ggevent import GeventWorker as GunicornGeventWorker  # noqa: E402
 from prometheus_client import multiprocess  # noqa: E402  (reads the directory set above)
 
 #: Listen on loopback only: nginx (deploy/nginx.conf) terminates TLS on 443 in front.
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 #: Two processes per core is plenty: pushes are small and handlers mostly wait on I/O.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+
+
+class GeventWorker(GunicornGeventWorker):
+    """gunicorn's gevent worker, patched so that handlers keep real threads.
+
+    gunicorn's own ``-k gevent`` calls ``monkey.patch_all()``, which also swaps threading's
+    locks, events and ``queue.SimpleQueue`` for gevent's. Those belong to one native thread's
+    hub: shared by the native threads handlers run on (app/runner.py), a contended one never
+    wakes its waiter. A module-level ``threading.Lock``, the lock inside a ``logging`` handler,
+    the connection pool of an ``httpx.Client`` two handlers share: each would now and then hang
+    a handler for good. This worker makes sockets, DNS, ``time.sleep``, ``select``, ``ssl``,
+    ``subprocess`` and signals cooperative, and leaves threads, their locks and ``queue`` native;
+    the service waits for handlers without blocking the hub (``HandlerPool.wait``).
+
+    It lives here, not in the ``app`` package, because gunicorn's master loads the worker class:
+    importing ``app`` there would import what it uses (ssl among it) before the workers patch.
+    """
+
+    def patch(self):  # type: ignore[no-untyped-def]
+        monkey.patch_all(thread=False, queue=False)
+        # As gunicorn does: the listening sockets were made before patching.
+        self.sockets = [
+            cooperative_socket.socket(
+                s.FAMILY, cooperative_socket.SOCK_STREAM, fileno=s.sock.detach()
+            )
+            for s in self.sockets
+        ]
+
+
 #: gevent: every connection is a greenlet, so attempts waiting for slow handlers (a burst of
 #: LLM conversations) and clients that send slowly cost kilobytes, not threads; handlers run on
-#: native threads all the same (WX_HANDLER_THREADS, app/runner.py). app.worker's variant leaves
-#: threading native, so locks that handlers share work as in any threaded program (plain
-#: ``-k gevent`` would make them gevent's, which hang between threads). Measured against
-#: gthread in README's architecture section.
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "app.worker.GeventWorker")
+#: native threads all the same (WX_HANDLER_THREADS, app/runner.py). The worker is the
+#: GeventWorker above, which leaves threading native. Measured against gthread in README's
+#: architecture section. GUNICORN_WORKER_CLASS=gthread (or any gunicorn worker) overrides it.
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or GeventWorker
 #: Connections one worker holds at once: WeChat's pushes plus retries waiting on handlers.
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "2000"))
 #: For GUNICORN_WORKER_CLASS=gthread only.

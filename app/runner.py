@@ -5,7 +5,7 @@ sleeps, hangs, calls a slow LLM or burns CPU keeps its thread and nothing else, 
 are answered meanwhile and every attempt leaves on time (the interpreter switches threads every
 few milliseconds, so even a CPU-bound handler cannot starve the answers).
 
-Under gunicorn's gevent worker (:mod:`app.worker`, the default of ``gunicorn.conf.py``) every
+Under a gevent worker (``gunicorn.conf.py``'s ``GeventWorker``, its default) every
 request is a greenlet, so thousands of attempts can wait for their handlers at the cost of a few
 kilobytes each. The handlers still go to a standard ``ThreadPoolExecutor`` of native threads;
 :meth:`HandlerPool.wait` lets the waiting greenlet yield, woken by the handler's thread through
@@ -52,7 +52,7 @@ def _warn_if_threading_patched() -> None:
         logger.warning(
             "gevent patched threading (gunicorn -k gevent?): handlers run as greenlets, and"
             " one that burns CPU or blocks in C code holds up every push of its worker; serve"
-            " with -k app.worker.GeventWorker (gunicorn.conf.py's default) instead"
+            " with gunicorn.conf.py's own gevent worker (GUNICORN_WORKER_CLASS unset) instead"
         )
 
 

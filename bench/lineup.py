@@ -139,8 +139,7 @@ def _worker_class(args: tuple[str, ...]) -> str:
     for flag in ("-k", "--worker-class"):
         if flag in args[:-1]:
             return args[args.index(flag) + 1]
-    found = os.environ.get("GUNICORN_WORKER_CLASS", "app.worker.GeventWorker")  # the default
-    return "gevent" if found == "app.worker.GeventWorker" else found
+    return os.environ.get("GUNICORN_WORKER_CLASS") or "gevent"  # gunicorn.conf.py's default
 
 
 def _redis_answers(url: str) -> bool:
