@@ -656,8 +656,44 @@ def test_sqlite_connections_checkpoint_the_wal_less_often_than_sqlite_s_default(
     # Each checkpoint syncs twice; at SQLite's 1000 pages that came every few hundred pushes.
     store = SQLiteStore(tmp_path / "wal.db")
     try:
-        with store._connection("inspect") as conn:
-            (pages,) = conn.execute("PRAGMA wal_autocheckpoint").fetchone()
+        (pages,) = store._use(
+            "inspect", lambda conn: conn.execute("PRAGMA wal_autocheckpoint").fetchone()
+        )
         assert pages == sqlite_store.CHECKPOINT_PAGES > 1000
+    finally:
+        store.close()
+
+
+def _in_child(work: Callable[[], bool]) -> bool:
+    """Run ``work`` in a forked child, as gunicorn forks its workers; return what it returned."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = 0 if work() else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_forked_sqlite_store_uses_none_of_the_parent_s_connections(tmp_path: Path) -> None:
+    # One connection pooled, one lent at the moment of the fork; SQLite forbids a child to use
+    # either. Before, the lent one went back into the child's pool when returned there.
+    store = SQLiteStore(tmp_path / "forked.db")
+    try:
+        store.set("before", b"1", LONG)
+        lent = store._checkout()
+        parents = set(store._born)
+
+        def child() -> bool:
+            seen = store.get("before") == b"1"
+            store._checkin(lent)
+            own = store._checkout()
+            return seen and own not in parents and parents <= set(store._inherited)
+
+        assert _in_child(child)
+        store._checkin(lent)
+        assert store.get("before") == b"1"
     finally:
         store.close()
