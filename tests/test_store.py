@@ -596,9 +596,12 @@ def test_redis_store_rejects_decoding_client() -> None:
         client.close()
 
 
-def test_a_deleted_sqlite_file_is_noticed_and_the_store_stays_one(tmp_path: Path) -> None:
+def test_a_deleted_sqlite_file_is_noticed_and_the_store_stays_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Two workers' stores on one file; the file is deleted. Before, the pooled connections kept
     # the old inode and new ones made an empty file without the table: two stores for good.
+    monkeypatch.setattr(sqlite_store, "FILE_CHECK_INTERVAL", 0.0)
     path = tmp_path / "shared.db"
     worker_a, worker_b = SQLiteStore(path), SQLiteStore(path)
     try:
@@ -695,5 +698,35 @@ def test_a_forked_sqlite_store_uses_none_of_the_parent_s_connections(tmp_path: P
         assert _in_child(child)
         store._checkin(lent)
         assert store.get("before") == b"1"
+    finally:
+        store.close()
+
+
+def test_sqlite_calls_look_at_the_file_once_per_interval_and_ping_every_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stat per call was a third of a read's cost; /healthz must still see a deletion at once.
+    monkeypatch.setattr(sqlite_store, "FILE_CHECK_INTERVAL", 3600.0)
+    looks: list[str] = []
+    identity = sqlite_store._identity
+
+    def looking(path: str) -> tuple[int, int] | None:
+        looks.append(path)
+        return identity(path)
+
+    monkeypatch.setattr(sqlite_store, "_identity", looking)
+    path = tmp_path / "looked.db"
+    store = SQLiteStore(path)
+    try:
+        looks.clear()
+        for i in range(20):
+            store.add(f"claim:{i}", b"1", LONG)
+            store.get(f"claim:{i}")
+        assert len(looks) == 1
+        for leftover in tmp_path.iterdir():
+            leftover.unlink()
+        with pytest.raises(StoreError, match="deleted or replaced"):
+            store.ping()
+        assert store.get("claim:0") is None
     finally:
         store.close()
