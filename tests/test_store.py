@@ -26,6 +26,7 @@ import pytest
 import redis
 
 from app.store import MemoryStore, RedisStore, SQLiteStore, Store, StoreError, open_store
+from app.store import redis as redis_store
 from app.store import sqlite as sqlite_store
 from tests.conftest import REDIS_URL
 
@@ -585,6 +586,19 @@ def test_redis_reply_that_came_too_late_never_answers_a_later_call() -> None:
     finally:
         store.close()
         listener.close()
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])
+def test_redis_commands_are_packed_as_redis_py_packs_them(encoding: str) -> None:
+    commands = (
+        ("SET", "wx:clé:1", b"a\r\n$b", "PX", 30000, "NX"),
+        ("GET", ""),
+        ("EVAL", redis_store._RELEASE, 1, "wx:lock:x", b""),
+        ("PING",),
+    )
+    client = redis.Connection(encoding=encoding)
+    expected = b"".join(client.pack_commands(commands))
+    assert redis_store._pack(commands, encoding, "strict") == expected
 
 
 def test_redis_store_rejects_decoding_client() -> None:
