@@ -588,6 +588,30 @@ def test_redis_reply_that_came_too_late_never_answers_a_later_call() -> None:
         listener.close()
 
 
+def _refuse_echoing_the_password(listener: socket.socket) -> None:
+    """Answer the first command of a connection, AUTH, with an error that repeats its arguments."""
+    conn, _ = listener.accept()
+    with conn, conn.makefile("rb") as reader:
+        line = reader.readline()
+        args = [reader.readline() and reader.readline()[:-2] for _ in range(int(line[1:]))]
+        conn.sendall(b"-ERR no such user or password: " + b" ".join(args[1:]) + b"\r\n")
+
+
+def test_redis_errors_name_the_server_never_the_password() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    threading.Thread(target=_refuse_echoing_the_password, args=(listener,), daemon=True).start()
+    address = f"127.0.0.1:{listener.getsockname()[1]}"
+    store = RedisStore(f"redis://:s3cr3t-pass@{address}/0?protocol=2", timeout=2)
+    try:
+        with pytest.raises(StoreError) as raised:
+            store.get("k")
+        assert address in raised.value.message and "no such user" in raised.value.message
+        assert "s3cr3t-pass" not in raised.value.message
+    finally:
+        store.close()
+        listener.close()
+
+
 @pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])
 def test_redis_commands_are_packed_as_redis_py_packs_them(encoding: str) -> None:
     commands = (

@@ -194,7 +194,7 @@ class RedisStore:
         it goes back to the idle ones; it connects anew when next lent.
         """
         idle = self._idle_here()
-        with self._errors(command):
+        try:
             conn = idle.pop() if idle else self._new_connection()
             try:
                 _make_ready(conn)
@@ -206,6 +206,8 @@ class RedisStore:
                 raise
             finally:
                 idle.append(conn)
+        except redis.exceptions.RedisError as e:
+            raise self._failure(command, e) from e
 
     def _idle_here(self) -> list[_Connection]:
         """The idle connections the calling native thread may use (see ``__init__``)."""
@@ -229,17 +231,14 @@ class RedisStore:
             # Raising here would replace whatever the block raised; the ttl frees the lock.
             logger.warning("lock %r not released, it expires on its own: %s", key, e.message)
 
-    @contextmanager
-    def _errors(self, command: str) -> Iterator[None]:
-        """Turn any redis-py error into StoreError naming the server, never its password."""
-        try:
-            yield
-        except redis.exceptions.RedisError as e:
-            detail = str(e)
-            if self._password:
-                detail = detail.replace(self._password, "***")
-            message = f"Redis at {self.address}: {command} failed: {type(e).__name__}: {detail}"
-            raise StoreError(message) from e
+    def _failure(self, command: str, error: redis.exceptions.RedisError) -> StoreError:
+        """The StoreError for a redis-py error: it names the server, never its password."""
+        detail = str(error)
+        if self._password:
+            detail = detail.replace(self._password, "***")
+        return StoreError(
+            f"Redis at {self.address}: {command} failed: {type(error).__name__}: {detail}"
+        )
 
 
 def _make_ready(conn: _Connection) -> None:
