@@ -90,7 +90,7 @@ _SET = (
 _ADD = _SET + " WHERE store.expires <= ?"
 _GET = "SELECT value FROM store WHERE key = ? AND expires > ?"
 # The next batch of a purge, found by a read (no lock), then deleted as a range of the key.
-_PURGE_BATCH = (
+_NEXT_BATCH = (
     "SELECT max(key), count(*) FROM"
     " (SELECT key FROM store WHERE key >= ? AND expires <= ? ORDER BY key LIMIT ?)"
 )
@@ -269,7 +269,7 @@ class SQLiteStore:
         if time.monotonic() < self._next_purge:
             return
         now, start = time.time(), self._purged_upto
-        last, found = conn.execute(_PURGE_BATCH, (start, now, PURGE_BATCH)).fetchone()
+        last, found = conn.execute(_NEXT_BATCH, (start, now, PURGE_BATCH)).fetchone()
         if found < PURGE_BATCH:
             self._next_purge, self._purged_upto = time.monotonic() + PURGE_INTERVAL, ""
         else:
@@ -304,8 +304,8 @@ class SQLiteStore:
         """Run ``work(connection, *args)`` on a lent connection in autocommit mode, and turn
         any sqlite3 error into StoreError.
 
-        A plain call rather than a context manager: a generator-based one costs more than the
-        rest of this method together, on every call of every push.
+        A plain call rather than a context manager: a generator-based one cost about as much as
+        the rest of this method, on every call of every push.
         """
         try:
             if time.monotonic() >= self._trust_file_until:
