@@ -95,6 +95,23 @@ def test_what_was_claimed_during_the_outage_stays_claimed_after_it() -> None:
     assert store.get("result") == b"done"
 
 
+def test_after_an_outage_peeks_takes_and_deletes_consult_the_fallback_too() -> None:
+    primary = FlakyStore()
+    store = FailoverStore(primary, MemoryStore(), retry_after=0.1)
+    primary.down = True
+    assert store.add("claim", b"1", 10) is True
+    for key in ("kept", "owed", "gone"):
+        store.set(key, b"x", 10)
+    primary.down = False
+    time.sleep(0.15)
+    assert store.add_and_peek("claim", b"1", 10, "kept") == (False, b"x")
+    assert store.add_and_peek("other", b"1", 10, "kept") == (True, b"x")
+    assert store.take("owed") == b"x"
+    assert store.take("owed") is None
+    store.delete("gone")
+    assert store.get("gone") is None
+
+
 @pytest.mark.parametrize("down_at", ["after-claim", "before-claim"])
 def test_a_delivery_is_never_lost_when_the_store_changes_mid_push(down_at: str) -> None:
     # The obligation to deliver was written at the claim and taken at the answer: when the

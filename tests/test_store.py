@@ -26,6 +26,7 @@ import pytest
 import redis
 
 from app.store import MemoryStore, RedisStore, SQLiteStore, Store, StoreError, open_store
+from app.store import redis as redis_store
 from app.store import sqlite as sqlite_store
 from tests.conftest import REDIS_URL
 
@@ -587,6 +588,43 @@ def test_redis_reply_that_came_too_late_never_answers_a_later_call() -> None:
         listener.close()
 
 
+def _refuse_echoing_the_password(listener: socket.socket) -> None:
+    """Answer the first command of a connection, AUTH, with an error that repeats its arguments."""
+    conn, _ = listener.accept()
+    with conn, conn.makefile("rb") as reader:
+        line = reader.readline()
+        args = [reader.readline() and reader.readline()[:-2] for _ in range(int(line[1:]))]
+        conn.sendall(b"-ERR no such user or password: " + b" ".join(args[1:]) + b"\r\n")
+
+
+def test_redis_errors_name_the_server_never_the_password() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    threading.Thread(target=_refuse_echoing_the_password, args=(listener,), daemon=True).start()
+    address = f"127.0.0.1:{listener.getsockname()[1]}"
+    store = RedisStore(f"redis://:s3cr3t-pass@{address}/0?protocol=2", timeout=2)
+    try:
+        with pytest.raises(StoreError) as raised:
+            store.get("k")
+        assert address in raised.value.message and "no such user" in raised.value.message
+        assert "s3cr3t-pass" not in raised.value.message
+    finally:
+        store.close()
+        listener.close()
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])
+def test_redis_commands_are_packed_as_redis_py_packs_them(encoding: str) -> None:
+    commands = (
+        ("SET", "wx:clé:1", b"a\r\n$b", "PX", 30000, "NX"),
+        ("GET", ""),
+        ("EVAL", redis_store._RELEASE, 1, "wx:lock:x", b""),
+        ("PING",),
+    )
+    client = redis.Connection(encoding=encoding)
+    expected = b"".join(client.pack_commands(commands))
+    assert redis_store._pack(commands, encoding, "strict") == expected
+
+
 def test_redis_store_rejects_decoding_client() -> None:
     client = redis.Redis(host="127.0.0.1", port=1, decode_responses=True)
     try:
@@ -596,9 +634,12 @@ def test_redis_store_rejects_decoding_client() -> None:
         client.close()
 
 
-def test_a_deleted_sqlite_file_is_noticed_and_the_store_stays_one(tmp_path: Path) -> None:
+def test_a_deleted_sqlite_file_is_noticed_and_the_store_stays_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Two workers' stores on one file; the file is deleted. Before, the pooled connections kept
     # the old inode and new ones made an empty file without the table: two stores for good.
+    monkeypatch.setattr(sqlite_store, "FILE_CHECK_INTERVAL", 0.0)
     path = tmp_path / "shared.db"
     worker_a, worker_b = SQLiteStore(path), SQLiteStore(path)
     try:
@@ -650,14 +691,104 @@ def test_sqlite_writes_purge_expired_rows(tmp_path: Path, monkeypatch: pytest.Mo
         store.close()
 
 
+def test_sqlite_writes_purge_a_batch_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One DELETE of every expired row held the write lock, and every worker's writes with it,
+    # for 0.4 s at 120,000 rows; each write now deletes a bounded batch, in key order.
+    monkeypatch.setattr(sqlite_store, "PURGE_BATCH", 2)
+    path = tmp_path / "batched.db"
+    store = SQLiteStore(path)
+    try:
+        expired = [(f"old:{i}", b"x", 1.0) for i in range(5)]
+        with closing(sqlite3.connect(path)) as conn, conn:
+            conn.executemany("INSERT INTO store VALUES (?, ?, ?)", expired)
+        store.set("new:0", b"1", LONG)
+        assert _rows(path) == ["new:0", "old:2", "old:3", "old:4"]
+        store.add("new:1", b"1", LONG)
+        assert _rows(path) == ["new:0", "new:1", "old:4"]
+        store.add_and_peek("new:2", b"1", LONG, "new:0")
+        assert _rows(path) == ["new:0", "new:1", "new:2"]
+        with closing(sqlite3.connect(path)) as conn, conn:
+            conn.execute("INSERT INTO store VALUES ('old:9', x'00', 1.0)")
+        store.set("new:3", b"1", LONG)
+        assert "old:9" in _rows(path), "the sweep is over; the next one waits PURGE_INTERVAL"
+    finally:
+        store.close()
+
+
 def test_sqlite_connections_checkpoint_the_wal_less_often_than_sqlite_s_default(
     tmp_path: Path,
 ) -> None:
     # Each checkpoint syncs twice; at SQLite's 1000 pages that came every few hundred pushes.
     store = SQLiteStore(tmp_path / "wal.db")
     try:
-        with store._connection("inspect") as conn:
-            (pages,) = conn.execute("PRAGMA wal_autocheckpoint").fetchone()
+        (pages,) = store._use(
+            "inspect", lambda conn: conn.execute("PRAGMA wal_autocheckpoint").fetchone()
+        )
         assert pages == sqlite_store.CHECKPOINT_PAGES > 1000
+    finally:
+        store.close()
+
+
+def _in_child(work: Callable[[], bool]) -> bool:
+    """Run ``work`` in a forked child, as gunicorn forks its workers; return what it returned."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = 0 if work() else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_forked_sqlite_store_uses_none_of_the_parent_s_connections(tmp_path: Path) -> None:
+    # One connection pooled, one lent at the moment of the fork; SQLite forbids a child to use
+    # either. Before, the lent one went back into the child's pool when returned there.
+    store = SQLiteStore(tmp_path / "forked.db")
+    try:
+        store.set("before", b"1", LONG)
+        lent = store._checkout()
+        parents = set(store._born)
+
+        def child() -> bool:
+            seen = store.get("before") == b"1"
+            store._checkin(lent)
+            own = store._checkout()
+            return seen and own not in parents and parents <= set(store._inherited)
+
+        assert _in_child(child)
+        store._checkin(lent)
+        assert store.get("before") == b"1"
+    finally:
+        store.close()
+
+
+def test_sqlite_calls_look_at_the_file_once_per_interval_and_ping_every_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stat per call was a third of a read's cost; /healthz must still see a deletion at once.
+    monkeypatch.setattr(sqlite_store, "FILE_CHECK_INTERVAL", 3600.0)
+    looks: list[str] = []
+    identity = sqlite_store._identity
+
+    def looking(path: str) -> tuple[int, int] | None:
+        looks.append(path)
+        return identity(path)
+
+    monkeypatch.setattr(sqlite_store, "_identity", looking)
+    path = tmp_path / "looked.db"
+    store = SQLiteStore(path)
+    try:
+        looks.clear()
+        for i in range(20):
+            store.add(f"claim:{i}", b"1", LONG)
+            store.get(f"claim:{i}")
+        assert len(looks) == 1
+        for leftover in tmp_path.iterdir():
+            leftover.unlink()
+        with pytest.raises(StoreError, match="deleted or replaced"):
+            store.ping()
+        assert store.get("claim:0") is None
     finally:
         store.close()

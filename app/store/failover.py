@@ -95,56 +95,91 @@ class FailoverStore:
                 self._retry_after,
             )
 
-    def _call(self, operation: Callable[[Store], _T]) -> _T:
-        if not self.degraded:
-            try:
-                return operation(self._primary)
-            except StoreError as e:
-                self._failed(e)
-        return operation(self._fallback)
+    def _remembering(self) -> bool:
+        """Whether the fallback's entries still count: the primary is back after an outage.
+
+        Checked before a function is built to consult them: a healthy service builds none.
+        """
+        return (
+            self._opened is not None and self._down_until <= time.monotonic() < self._remember_until
+        )
 
     def _remembered(self, operation: Callable[[Store], _T]) -> _T | None:
-        """What the fallback holds, in the moments after an outage; None otherwise or on error."""
-        if self._opened is None or time.monotonic() >= self._remember_until:
-            return None
+        """What the fallback holds, after :meth:`_remembering`; None on error."""
         try:
             return operation(self._fallback)
         except StoreError:
             return None
 
     def get(self, key: str) -> bytes | None:
-        value = self._call(lambda store: store.get(key))
-        if value is None and not self.degraded:
+        if self.degraded:
+            return self._fallback.get(key)
+        try:
+            value = self._primary.get(key)
+        except StoreError as e:
+            self._failed(e)
+            return self._fallback.get(key)
+        if value is None and self._remembering():
             value = self._remembered(lambda store: store.get(key))
         return value
 
     def set(self, key: str, value: bytes, ttl: float) -> None:
-        self._call(lambda store: store.set(key, value, ttl))
+        if self.degraded:
+            return self._fallback.set(key, value, ttl)
+        try:
+            self._primary.set(key, value, ttl)
+        except StoreError as e:
+            self._failed(e)
+            self._fallback.set(key, value, ttl)
 
     def add(self, key: str, value: bytes, ttl: float) -> bool:
-        if not self.degraded and self._remembered(lambda store: store.get(key)) is not None:
+        if self._remembering() and self._remembered(lambda store: store.get(key)) is not None:
             return False
-        return self._call(lambda store: store.add(key, value, ttl))
+        if self.degraded:
+            return self._fallback.add(key, value, ttl)
+        try:
+            return self._primary.add(key, value, ttl)
+        except StoreError as e:
+            self._failed(e)
+            return self._fallback.add(key, value, ttl)
 
     def add_and_peek(
         self, key: str, value: bytes, ttl: float, peek: str
     ) -> tuple[bool, bytes | None]:
-        if not self.degraded and self._remembered(lambda store: store.get(key)) is not None:
+        if self._remembering() and self._remembered(lambda store: store.get(key)) is not None:
             return False, self.get(peek)
-        added, peeked = self._call(lambda store: store.add_and_peek(key, value, ttl, peek))
-        if peeked is None and not self.degraded:
+        if self.degraded:
+            return self._fallback.add_and_peek(key, value, ttl, peek)
+        try:
+            added, peeked = self._primary.add_and_peek(key, value, ttl, peek)
+        except StoreError as e:
+            self._failed(e)
+            return self._fallback.add_and_peek(key, value, ttl, peek)
+        if peeked is None and self._remembering():
             peeked = self._remembered(lambda store: store.get(peek))
         return added, peeked
 
     def take(self, key: str) -> bytes | None:
-        value = self._call(lambda store: store.take(key))
-        if value is None and not self.degraded:
+        if self.degraded:
+            return self._fallback.take(key)
+        try:
+            value = self._primary.take(key)
+        except StoreError as e:
+            self._failed(e)
+            return self._fallback.take(key)
+        if value is None and self._remembering():
             value = self._remembered(lambda store: store.take(key))
         return value
 
     def delete(self, key: str) -> None:
-        self._call(lambda store: store.delete(key))
-        if not self.degraded:
+        if self.degraded:
+            return self._fallback.delete(key)
+        try:
+            self._primary.delete(key)
+        except StoreError as e:
+            self._failed(e)
+            return self._fallback.delete(key)
+        if self._remembering():
             self._remembered(lambda store: store.delete(key))
 
     @contextmanager
