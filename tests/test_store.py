@@ -634,6 +634,28 @@ def test_redis_store_rejects_decoding_client() -> None:
         client.close()
 
 
+def test_a_sqlite_file_made_read_only_fails_every_call_until_writable_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pooled connection opened before the chmod could still write (as root it can), while
+    # new ones fail: workers would split between the file and the fallback. All calls fail.
+    monkeypatch.setattr(sqlite_store, "FILE_CHECK_INTERVAL", 0.0)
+    path = tmp_path / "shared.db"
+    store = SQLiteStore(path)
+    try:
+        store.set("before", b"1", 60)
+        path.chmod(0o444)
+        with pytest.raises(StoreError, match="read-only"):
+            store.add("claim", b"1", 60)
+        with pytest.raises(StoreError, match="read-only"):
+            store.get("before")
+        path.chmod(0o644)
+        assert store.add("claim", b"1", 60) is True
+    finally:
+        path.chmod(0o644)
+        store.close()
+
+
 def test_a_deleted_sqlite_file_is_noticed_and_the_store_stays_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -770,13 +792,13 @@ def test_sqlite_calls_look_at_the_file_once_per_interval_and_ping_every_time(
     # A stat per call was a third of a read's cost; /healthz must still see a deletion at once.
     monkeypatch.setattr(sqlite_store, "FILE_CHECK_INTERVAL", 3600.0)
     looks: list[str] = []
-    identity = sqlite_store._identity
+    status = sqlite_store._status
 
-    def looking(path: str) -> tuple[int, int] | None:
+    def looking(path: str) -> os.stat_result | None:
         looks.append(path)
-        return identity(path)
+        return status(path)
 
-    monkeypatch.setattr(sqlite_store, "_identity", looking)
+    monkeypatch.setattr(sqlite_store, "_status", looking)
     path = tmp_path / "looked.db"
     store = SQLiteStore(path)
     try:

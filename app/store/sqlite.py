@@ -25,6 +25,11 @@ pool holds (one ``stat``), at most every :data:`FILE_CHECK_INTERVAL` seconds and
 :meth:`SQLiteStore.ping`; when it does not, the store retires its connections, adopts or creates
 the file now at the path, logs the event, and :meth:`SQLiteStore.ping` reports it to /healthz
 for :data:`RECOVERY_REPORTED` seconds.
+
+The same look at the file notices it made read-only (no write bit in its mode, which SQLite
+itself honours even for root): from then on every operation fails, so every worker degrades to
+the fallback together. Otherwise connections opened before the change would go on writing while
+new ones fail, and the workers would split between the file and the fallback.
 """
 
 from __future__ import annotations
@@ -278,8 +283,14 @@ class SQLiteStore:
             conn.execute(_PURGE, (start, last, now))
 
     def _check_file(self) -> None:
-        """Start anew if the path no longer names the file the connections hold."""
-        if _identity(self.path) == self._file:
+        """Start anew if the path no longer names the file the connections hold; fail while
+        that file is read-only (see the module's docstring)."""
+        status = _status(self.path)
+        if status is not None and (status.st_dev, status.st_ino) == self._file:
+            if not status.st_mode & 0o222:
+                raise StoreError(
+                    f"SQLite store {self.path!r} is read-only: its mode allows no write"
+                )
             self._trust_file_until = time.monotonic() + FILE_CHECK_INTERVAL
             return
         with self._recover_lock:
@@ -411,13 +422,18 @@ def _read_any(conn: sqlite3.Connection) -> None:
     conn.execute("SELECT 1 FROM store LIMIT 1").fetchall()
 
 
-def _identity(path: str) -> tuple[int, int] | None:
-    """The device and inode of the file at ``path``; None when there is none."""
+def _status(path: str) -> os.stat_result | None:
+    """What ``stat`` says of the file at ``path``; None when there is none."""
     try:
-        status = os.stat(path)
+        return os.stat(path)
     except OSError:
         return None
-    return status.st_dev, status.st_ino
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """The device and inode of the file at ``path``; None when there is none."""
+    status = _status(path)
+    return None if status is None else (status.st_dev, status.st_ino)
 
 
 def _check_ttl(ttl: float) -> None:
