@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 import subprocess
@@ -69,6 +70,20 @@ def test_deadline_misses_are_counted(settings: Settings) -> None:
     assert WeChatClient(app).text("sleep 1.3").lapsed
     assert sample(client, "wx_deadline_misses_total") == before + 1
     app.extensions["wechat"].close()
+
+
+def test_pushes_are_counted_with_their_log_lines_turned_off(
+    app: Flask, client: FlaskClient
+) -> None:
+    logger = logging.getLogger("app")
+    level = logger.level
+    before = sample(client, "wx_pushes_total", type="text", outcome="reply")
+    logger.setLevel(logging.WARNING)  # not the attribute: setLevel clears the loggers' caches
+    try:
+        assert WeChatClient(app).text("quiet").reply is not None
+    finally:
+        logger.setLevel(level)
+    assert sample(client, "wx_pushes_total", type="text", outcome="reply") == before + 1
 
 
 def test_metrics_can_be_turned_off(settings: Settings) -> None:
