@@ -11,21 +11,46 @@ did. Counts made outside any account's work have ``account=""``.
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.context_managers import Timer
 
 from . import scope
+
+_Metric = TypeVar("_Metric", Counter, Gauge, Histogram)
+
+
+class _Series(Generic[_Metric]):
+    """The series of one metric by label values, the current account's name first.
+
+    prometheus-client's ``labels()`` takes a lock and rebuilds its key on every call, which
+    costs as much as the count itself; each series is asked of it once and kept here. They are
+    the very objects it keeps, so its multiprocess files and its reset after a fork (done on
+    each count) are unchanged. The label values are bounded, so this stays small.
+    """
+
+    def __init__(self, metric: _Metric) -> None:
+        self._metric: _Metric = metric
+        self._series: dict[tuple[str, ...], _Metric] = {}
+
+    def __call__(self, *values: str) -> _Metric:
+        key = (scope.account(), *values)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = self._metric.labels(*key)
+        return series
 
 
 class AccountCounter:
     """A counter whose ``account`` label is filled in from :func:`app.scope.account`."""
 
     def __init__(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> None:
-        self._counter = Counter(name, documentation, ["account", *labels])
+        self._series = _Series(Counter(name, documentation, ["account", *labels]))
 
     def labels(self, *values: str) -> Counter:
         """The series of the current account with the other labels set to ``values``."""
-        return self._counter.labels(scope.account(), *values)
+        return self._series(*values)
 
     def inc(self, amount: float = 1) -> None:
         """Count ``amount`` for the current account."""
@@ -36,11 +61,11 @@ class AccountHistogram:
     """A histogram whose ``account`` label is filled in from :func:`app.scope.account`."""
 
     def __init__(self, name: str, documentation: str, buckets: tuple[float, ...]) -> None:
-        self._histogram = Histogram(name, documentation, ["account"], buckets=buckets)
+        self._series = _Series(Histogram(name, documentation, ["account"], buckets=buckets))
 
     def time(self) -> Timer:
         """Observe the duration of a ``with`` block for the current account."""
-        return self._histogram.labels(scope.account()).time()
+        return self._series().time()
 
 
 class AccountGauge:
@@ -48,15 +73,15 @@ class AccountGauge:
     :func:`app.scope.account`."""
 
     def __init__(self, name: str, documentation: str) -> None:
-        self._gauge = Gauge(name, documentation, ["account"], multiprocess_mode="livesum")
+        self._series = _Series(Gauge(name, documentation, ["account"], multiprocess_mode="livesum"))
 
     def inc(self) -> None:
         """Add one for the current account."""
-        self._gauge.labels(scope.account()).inc()
+        self._series().inc()
 
     def dec(self) -> None:
         """Take one away for the current account."""
-        self._gauge.labels(scope.account()).dec()
+        self._series().dec()
 
 
 PUSHES = AccountCounter("wx_pushes", "Pushes answered, by type and outcome.", ("type", "outcome"))

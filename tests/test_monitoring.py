@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+import os
 import re
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -67,6 +72,20 @@ def test_deadline_misses_are_counted(settings: Settings) -> None:
     app.extensions["wechat"].close()
 
 
+def test_pushes_are_counted_with_their_log_lines_turned_off(
+    app: Flask, client: FlaskClient
+) -> None:
+    logger = logging.getLogger("app")
+    level = logger.level
+    before = sample(client, "wx_pushes_total", type="text", outcome="reply")
+    logger.setLevel(logging.WARNING)  # not the attribute: setLevel clears the loggers' caches
+    try:
+        assert WeChatClient(app).text("quiet").reply is not None
+    finally:
+        logger.setLevel(level)
+    assert sample(client, "wx_pushes_total", type="text", outcome="reply") == before + 1
+
+
 def test_metrics_can_be_turned_off(settings: Settings) -> None:
     app = create_app(dataclasses.replace(settings, metrics=False))
     assert app.test_client().get("/metrics").status_code == 404
@@ -100,6 +119,46 @@ def test_workers_metrics_are_summed(tmp_path: Path) -> None:
             )
             totals.add(float(found.group(1)) if found else 0.0)
     assert totals == {30.0}
+
+
+_COUNT_ACROSS_A_FORK = """
+import os
+from prometheus_client import CollectorRegistry, multiprocess
+from app import metrics, scope
+
+with scope.serving("default"):
+    metrics.PUSHES.labels("text", "reply").inc()  # the series is made before the fork
+    child = os.fork()
+    if child == 0:
+        metrics.PUSHES.labels("text", "reply").inc(2)
+        metrics.HANDLERS_RUNNING.inc()
+        os._exit(0)
+    os.waitpid(child, 0)
+registry = CollectorRegistry()
+multiprocess.MultiProcessCollector(registry)
+value = registry.get_sample_value(
+    "wx_pushes_total", {"account": "default", "type": "text", "outcome": "reply"}
+)
+print(child, value)
+"""
+
+
+def test_series_made_before_a_fork_count_in_the_childs_own_file(tmp_path: Path) -> None:
+    # As a gunicorn master that imported the app before forking workers: the series the
+    # master made are kept, and a worker counting on them must write to its own file.
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    run = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_COUNT_ACROSS_A_FORK)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    child, value = run.stdout.split()
+    assert float(value) == 3.0
+    assert (tmp_path / f"counter_{child}.db").exists()
+    assert (tmp_path / f"gauge_livesum_{child}.db").exists()
 
 
 def test_healthz_reports_a_sqlite_file_deleted_under_the_service(
