@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from gevent import monkey
 
 from config import AccountType, Settings
 
@@ -76,6 +77,46 @@ class Transport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             observer(request.method, request.url.path, body)
 
 
+class ThreadTransports(httpx.BaseTransport):
+    """The blocking client's connections to WeChat: a pool per native thread under gevent, one
+    pool otherwise.
+
+    Under gevent (sockets patched) a socket belongs to the hub of the native thread that opened
+    it, and handlers and late delivery run on many native threads (:mod:`app.runner`): a kept
+    connection reused by another thread fails with "Cannot switch to a different thread".
+    """
+
+    def __init__(self) -> None:
+        self._shared = _network()
+        self._home = threading.get_native_id()
+        self._per_thread: dict[int, httpx.HTTPTransport] = {}
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._here().handle_request(request)
+
+    def close(self) -> None:
+        """Close this thread's connections and the shared ones; those of other threads belong
+        to their hubs, which may be gone, and close with the process."""
+        here = self._here()
+        here.close()
+        if here is not self._shared:
+            self._shared.close()
+
+    def _here(self) -> httpx.HTTPTransport:
+        native = threading.get_native_id()
+        if native == self._home or not monkey.is_module_patched("socket"):
+            return self._shared
+        transport = self._per_thread.get(native)
+        if transport is None:
+            transport = self._per_thread[native] = _network()
+        return transport
+
+
+def _network() -> httpx.HTTPTransport:
+    limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
+    return httpx.HTTPTransport(limits=limits, socket_options=NO_DELAY)
+
+
 class _Hub:
     """What every transport of one service shares: observers and a replacement."""
 
@@ -98,11 +139,7 @@ class Clients:
         self._lock = threading.Lock()
         self.api: WeChatAPI | None = None
         if settings.appsecret:
-            limits = httpx.Limits(
-                max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS
-            )
-            network = httpx.HTTPTransport(limits=limits, socket_options=NO_DELAY)
-            self.api = WeChatAPI(**self._options(self._transport(network)))
+            self.api = WeChatAPI(**self._options(self._transport(ThreadTransports())))
 
     def async_api(self) -> AsyncWeChatAPI:
         """The async client of the running handler loop.

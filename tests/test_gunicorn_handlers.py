@@ -104,6 +104,21 @@ def test_handlers_call_the_api_sync_and_async_under_gevent(
     assert fake_api.token_requests == 1  # two workers, two clients each: one token
 
 
+def test_handlers_on_many_threads_share_the_api_client_s_connections(
+    server: str, env: dict[str, str], fake_api: FakeWeChat, tmp_path: Path
+) -> None:
+    """Waves of handlers calling ``ctx.api`` at once, on many threads: every call goes out. A
+    kept connection opened on one thread and reused by another would fail under gevent with
+    "Cannot switch to a different thread"."""
+    for wave in range(3):
+        with ThreadPoolExecutor(12) as pool:
+            users = [f"oWave{wave}x{n}" for n in range(12)]
+            results = list(pool.map(lambda user: push(server, env, user, "api"), users))
+        assert [r.reply for r in results] == [TextReply("sent")] * 12
+    assert len(fake_api.messages) == 36
+    assert "Cannot switch" not in (tmp_path / "gunicorn.log").read_text()
+
+
 def test_a_session_follows_its_user_from_worker_to_worker(server: str, env: dict[str, str]) -> None:
     replies = [push(server, env, "oWanderer", "count").reply for _ in range(8)]
     assert replies == [TextReply(f"count {n}") for n in range(1, 9)]
