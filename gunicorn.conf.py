@@ -27,14 +27,14 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 class GeventWorker(GunicornGeventWorker):
     """gunicorn's gevent worker, patched so that handlers keep real threads.
 
-    gunicorn's own ``-k gevent`` calls ``monkey.patch_all()``, which also swaps threading's
-    locks, events and ``queue.SimpleQueue`` for gevent's. Those belong to one native thread's
-    hub: shared by the native threads handlers run on (app/runner.py), a contended one never
-    wakes its waiter. A module-level ``threading.Lock``, the lock inside a ``logging`` handler,
-    the connection pool of an ``httpx.Client`` two handlers share: each would now and then hang
-    a handler for good. This worker makes sockets, DNS, ``time.sleep``, ``select``, ``ssl``,
-    ``subprocess`` and signals cooperative, and leaves threads, their locks and ``queue`` native;
-    the service waits for handlers without blocking the hub (``HandlerPool.wait``).
+    gunicorn's own ``-k gevent`` calls ``monkey.patch_all()``, which also swaps threading's locks,
+    events and ``queue.SimpleQueue`` for gevent's. Those belong to one native thread's hub: shared
+    by the native threads handlers run on (app/lifecycle/runner.py), a contended one never wakes its
+    waiter. A module-level ``threading.Lock``, the lock inside a ``logging`` handler, the connection
+    pool of an ``httpx.Client`` two handlers share: each would now and then hang a handler for good.
+    This worker makes sockets, DNS, ``time.sleep``, ``select``, ``ssl``, ``subprocess`` and signals
+    cooperative, and leaves threads, their locks and ``queue`` native; the service waits for
+    handlers without blocking the hub (``HandlerPool.wait``).
 
     It lives here, not in the ``app`` package, because gunicorn's master loads the worker class:
     importing ``app`` there would import what it uses (ssl among it) before the workers patch.
@@ -53,7 +53,7 @@ class GeventWorker(GunicornGeventWorker):
 
 #: gevent: every connection is a greenlet, so attempts waiting for slow handlers (a burst of
 #: LLM conversations) and clients that send slowly cost kilobytes, not threads; handlers run on
-#: native threads all the same (WX_HANDLER_THREADS, app/runner.py). The worker is the
+#: native threads all the same (WX_HANDLER_THREADS, app/lifecycle/runner.py). The worker is the
 #: GeventWorker above, which leaves threading native. Measured against gthread in README's
 #: architecture section. GUNICORN_WORKER_CLASS=gthread (or any gunicorn worker) overrides it.
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or GeventWorker

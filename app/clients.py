@@ -82,8 +82,9 @@ class ThreadTransports(httpx.BaseTransport):
     pool otherwise.
 
     Under gevent (sockets patched) a socket belongs to the hub of the native thread that opened
-    it, and handlers and late delivery run on many native threads (:mod:`app.runner`): a kept
-    connection reused by another thread fails with "Cannot switch to a different thread".
+    it, and handlers and late delivery run on many native threads
+    (:mod:`app.lifecycle.runner`): a kept connection reused by another thread fails with "Cannot
+    switch to a different thread".
     """
 
     def __init__(self) -> None:

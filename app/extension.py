@@ -30,13 +30,13 @@ from config import DEFAULT_ACCOUNT, Settings, load_settings
 from . import demo, monitoring, scope
 from .clients import Clients
 from .context import Contexts
-from .delivery import Delivery
-from .lease import LeaseKeeper
-from .ledger import Ledger
+from .lifecycle.delivery import Delivery
+from .lifecycle.lease import LeaseKeeper
+from .lifecycle.ledger import Ledger
+from .lifecycle.runner import HandlerPool
+from .lifecycle.service import WeChatService, build_account
 from .loops import Loops
 from .router import HandlerLoadError, Router, load_router
-from .runner import HandlerPool
-from .service import WeChatService, build_account
 from .sessions import Sessions
 from .store import Store, open_shared_store
 from .views import bp

@@ -1,6 +1,6 @@
 """Event loops for ``async def`` handlers and middleware: one per handler thread, reused.
 
-Handlers run on native threads (:mod:`app.runner`), one push at a time per thread, so a
+Handlers run on native threads (:mod:`app.lifecycle.runner`), one push at a time per thread, so a
 coroutine handler needs no loop shared with anyone: it runs to completion on its thread's own
 loop, and the waiting attempt sees a finished future exactly as with a plain handler, which is
 why WX_SLOW_STRATEGY behaves the same for both. The loop is kept for the thread's next handler

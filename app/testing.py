@@ -38,7 +38,7 @@ from flask import Flask
 from config import Settings
 
 from .extension import Accounts
-from .service import build_account
+from .lifecycle.service import build_account
 from .wechat import codec
 from .wechat.codec import BodyFormat, Fields
 from .wechat.envelope import Mode

@@ -24,8 +24,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from config import Settings
 
 from . import metrics, scope
-from .ledger import SUCCESS, Answer
-from .service import WeChatService
+from .lifecycle.ledger import SUCCESS, Answer
+from .lifecycle.service import WeChatService
 from .wechat.envelope import open_push, verify_handshake
 from .wechat.errors import BodyTooLarge, UnreadableBody, WeChatError
 from .wechat.messages import Event, Message, UnknownEvent, UnknownMessage, parse_message

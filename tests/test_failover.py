@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from app import create_app
-from app.ledger import SUCCESS, Ledger, Result
+from app.lifecycle.ledger import SUCCESS, Ledger, Result
 from app.store import MemoryStore, RedisStore, StoreError, open_shared_store
 from app.store.failover import FailoverStore
 from app.testing import WeChatClient

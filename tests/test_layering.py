@@ -4,6 +4,8 @@ importing ``app.wechat`` runs ``app/__init__.py``, which imports Flask).
 * ``app/wechat/`` is the sans-IO core: no ``flask``, no ``werkzeug``, no ``os.environ`` or
   ``os.getenv``, and no ``app.*`` module outside ``app.wechat``.
 * ``app/store/`` is an I/O service below the Flask glue: no ``flask`` or ``werkzeug``.
+* ``app/lifecycle/`` (the life of a push) is below the Flask glue too: no ``flask`` or
+  ``werkzeug``; the view hands it pushes.
 * ``app/console/`` (the ``wx`` commands) sits on top: only the entry points ``app/__init__.py``
   and ``app/__main__.py`` import it, so the service runs without the commands behind it.
 """
@@ -34,6 +36,7 @@ class Rules:
 
 CORE = Rules("app.wechat", WEB_FRAMEWORK, stay_inside=True, no_environ=True)
 STORE = Rules("app.store", WEB_FRAMEWORK, stay_inside=False, no_environ=False)
+LIFECYCLE = Rules("app.lifecycle", WEB_FRAMEWORK, stay_inside=False, no_environ=False)
 BELOW_CONSOLE = Rules("app", ("app.console",), stay_inside=False, no_environ=False)
 
 
@@ -115,6 +118,7 @@ def _files(folder: str) -> list[Path]:
 
 CORE_FILES = _files("app/wechat")
 STORE_FILES = _files("app/store")
+LIFECYCLE_FILES = _files("app/lifecycle")
 #: Everything in ``app/`` but the console and the entry points that expose it.
 BELOW_CONSOLE_FILES = [
     path
@@ -135,6 +139,7 @@ def test_the_scanned_folders_are_not_empty() -> None:
         "envelope.py",
     } <= names
     assert STORE_FILES
+    assert ROOT / "app/lifecycle/service.py" in LIFECYCLE_FILES
     assert ROOT / "app/views.py" in BELOW_CONSOLE_FILES
     assert (ROOT / "app/console/commands.py").is_file()
 
@@ -151,6 +156,17 @@ def test_protocol_core_is_sans_io(path: Path) -> None:
 def test_store_never_imports_the_web_framework(path: Path) -> None:
     found = violations(
         path.read_text("utf-8"), _module_name(path), STORE, is_package=path.name == "__init__.py"
+    )
+    assert found == [], f"{path.relative_to(ROOT)} imports Flask glue: {found}"
+
+
+@pytest.mark.parametrize("path", LIFECYCLE_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_life_of_a_push_never_imports_the_web_framework(path: Path) -> None:
+    found = violations(
+        path.read_text("utf-8"),
+        _module_name(path),
+        LIFECYCLE,
+        is_package=path.name == "__init__.py",
     )
     assert found == [], f"{path.relative_to(ROOT)} imports Flask glue: {found}"
 

@@ -12,8 +12,8 @@ from typing import TypeVar
 import pytest
 from prometheus_client import REGISTRY
 
-from app.lease import LeaseKeeper
-from app.ledger import SUCCESS, Answer, Claim, Ledger, Result
+from app.lifecycle.lease import LeaseKeeper
+from app.lifecycle.ledger import SUCCESS, Answer, Claim, Ledger, Result
 from app.store import MemoryStore, SQLiteStore, Store
 from app.wechat.identity import PushKey
 
@@ -192,7 +192,7 @@ def test_a_run_held_too_long_is_named_once_and_counted(
     keeper = LeaseKeeper(ledger, interval=0.05, hung_after=0.2)
     before = REGISTRY.get_sample_value("wx_handlers_hung_total", NO_ACCOUNT) or 0.0
     running = REGISTRY.get_sample_value("wx_handlers_running", NO_ACCOUNT) or 0.0
-    with caplog.at_level(logging.WARNING, logger="app.lease"):
+    with caplog.at_level(logging.WARNING, logger="app.lifecycle.lease"):
         keeper.hold(PushKey("msg", "oHung", "9"))
         keeper.hold(key("quick"))
         assert REGISTRY.get_sample_value("wx_handlers_running", NO_ACCOUNT) == running + 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app import TextReply
-from app.policy import CUT_MARKER, PASSIVE_TEXT_BYTES, split_text
+from app.lifecycle.policy import CUT_MARKER, PASSIVE_TEXT_BYTES, split_text
 from app.testing import FakeAPI, WeChatClient
 from config import SlowStrategy
 from tests.ctx_handlers import long_text

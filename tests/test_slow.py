@@ -17,10 +17,10 @@ import pytest
 from flask import Flask
 
 from app import create_app
-from app import ledger as ledger_module
-from app import service as service_module
+from app.lifecycle import ledger as ledger_module
+from app.lifecycle import service as service_module
+from app.lifecycle.service import WeChatService
 from app.logs import pseudonym
-from app.service import WeChatService
 from app.testing import PushResult, WeChatClient
 from app.wechat.codec import BodyFormat
 from app.wechat.messages import parse_message

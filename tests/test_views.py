@@ -245,7 +245,7 @@ def test_user_handlers_are_loaded_from_wx_handlers(handlers_app: Flask) -> None:
 def test_a_failing_handler_is_logged_and_answered_success(
     handlers_app: Flask, caplog: pytest.LogCaptureFixture, content: str
 ) -> None:
-    with caplog.at_level(logging.ERROR, logger="app.service"):
+    with caplog.at_level(logging.ERROR, logger="app.lifecycle.service"):
         result = WeChatClient(handlers_app).text(content)
     assert result.success
     failures = [r for r in caplog.records if "failed on text" in r.getMessage()]
@@ -257,7 +257,7 @@ def test_a_failing_handler_is_logged_and_answered_success(
 def test_a_failing_event_handler_is_logged_with_the_event_and_its_time(
     handlers_app: Flask, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.ERROR, logger="app.service"):
+    with caplog.at_level(logging.ERROR, logger="app.lifecycle.service"):
         result = WeChatClient(handlers_app).event("CLICK", "BOOM", CreateTime=1700000000)
     assert result.success
     (failure,) = [r for r in caplog.records if "failed on" in r.getMessage()]

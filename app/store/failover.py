@@ -13,7 +13,7 @@ Two moments need care, because a push's entries may sit in the other store:
 
 * going down: what was written before the failure is out of reach until the shared store is
   back; the ledger is built so that this can only cause an extra delivery, never a lost one
-  (:mod:`app.ledger`);
+  (:mod:`app.lifecycle.ledger`);
 * coming back: for :data:`REMEMBER` seconds after the last failure, reads and claims consult the
   fallback too, so a push claimed there during the outage is not claimed again in the shared
   store when its retry arrives.

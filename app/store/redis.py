@@ -97,8 +97,9 @@ class RedisStore:
             url_prefix, self._shared, self._owned = None, target, False
         # Idle connections, lent to one caller at a time. Under gevent (sockets patched), a
         # socket belongs to the hub of the native thread that opened it, and handlers run on
-        # native threads of their own (app/runner.py): each such thread keeps connections of its
-        # own; the thread that built the store shares those of every thread when unpatched.
+        # native threads of their own (app/lifecycle/runner.py): each such thread keeps
+        # connections of its own; the thread that built the store shares those of every thread
+        # when unpatched.
         self._home = threading.get_native_id()
         self._pid = os.getpid()
         self._idle: list[_Connection] = []

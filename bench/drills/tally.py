@@ -9,7 +9,7 @@ the customer-service messages the fake API received, and the runs file the handl
   customer-service API; exactly once is the target, twice is a duplicate, never is lost;
 * run twice: the handler ran more than once for the push. A run cut short by a kill (a start
   without an end) and run again by a retry is the one second run the design accepts
-  (app/lease.py), so only runs that were not cut count.
+  (app/lifecycle/lease.py), so only runs that were not cut count.
 
 The details add what the columns leave out: what each attempt got, replies delivered twice,
 late deliveries of handlers quick enough for a passive reply, pushes that never reached a

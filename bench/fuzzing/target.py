@@ -101,7 +101,7 @@ class _Capture(logging.Handler):
         elif record.name == "app.views" and str(record.msg).startswith("refused"):
             args = record.args if isinstance(record.args, tuple) else ()
             self.refusal = str(args[-1]) if args else "?"
-        elif record.name == "app.service" and str(record.msg).startswith("retry"):
+        elif record.name == "app.lifecycle.service" and str(record.msg).startswith("retry"):
             self.retry = True
 
     def reset(self) -> None:
@@ -121,7 +121,7 @@ class Target:
 
     def __enter__(self) -> Target:
         logger = self._logger
-        service = logging.getLogger("app.service")
+        service = logging.getLogger("app.lifecycle.service")
         self._saved = (logger.handlers[:], logger.level, logger.propagate, service.level)
         logger.handlers = [self._capture]
         logger.setLevel(logging.WARNING)
@@ -143,7 +143,7 @@ class Target:
             self._logger.handlers = handlers
             self._logger.setLevel(level)
             self._logger.propagate = propagate
-            logging.getLogger("app.service").setLevel(service_level)
+            logging.getLogger("app.lifecycle.service").setLevel(service_level)
 
     def send(self, request: Request) -> Outcome:
         """Send one request and say how it went."""

@@ -5,7 +5,7 @@ process holding that claim dies (killed by the OOM killer, ``kill -9``, a crashe
 would ever produce the result and the push would be lost. So a claim comes with a lease in the
 ledger, a few seconds long, that a thread of the holding process renews every second while the
 handler is queued or running. A retry that finds the lease gone takes the push over and runs the
-handler itself (:meth:`app.service.WeChatService.answer`).
+handler itself (:meth:`.service.WeChatService.answer`).
 
 A slow handler never loses its lease: renewing runs on a thread of its own, not the handler's.
 Only a process that stops altogether, or a store that cannot be written for longer than the
@@ -18,9 +18,9 @@ import logging
 import threading
 import time
 
-from . import metrics
+from .. import metrics
+from ..wechat.identity import PushKey
 from .ledger import Ledger
-from .wechat.identity import PushKey
 
 logger = logging.getLogger(__name__)
 

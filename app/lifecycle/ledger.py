@@ -8,7 +8,7 @@ land on another worker process or host. The ledger, kept in the shared store, re
   themselves without a counter; attempt 1 is the one that runs the handler, and its value is
   the time of the claim;
 * ``result`` — what the handler produced (reply fields, or nothing), once it finished;
-* ``lease`` — written every second by the process running the handler (:mod:`app.lease`);
+* ``lease`` — written every second by the process running the handler (:mod:`.lease`);
   until its first renewal the claim's own time stands for it, so a claim costs no extra write.
   A push whose claim is older than a lease and whose lease is gone, with no result, lost its
   process; a retry takes it over with an atomic add.
@@ -34,9 +34,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .store import Store
-from .wechat.identity import PushKey
-from .wechat.timing import LEASE_TTL
+from ..store import Store
+from ..wechat.identity import PushKey
+from ..wechat.timing import LEASE_TTL
 
 #: WeChat makes three attempts; a few more leave room for a duplicate from a proxy.
 MAX_ATTEMPTS = 10

@@ -5,7 +5,7 @@ the account and the push (PROTOCOL.md §6): a Mini Program, and every JSON push,
 content, only "success" or a transfer to customer service; an event shows a passive reply to
 the user only when it was raised from the chat; WeChat forwards only user messages to customer
 service. :func:`decide` applies those rules and says what the service must do; the service does
-it (:mod:`app.service`), so the rules can be read and tested on their own.
+it (:mod:`.service`), so the rules can be read and tested on their own.
 
 A text longer than WeChat shows passively (:data:`PASSIVE_TEXT_BYTES`) is cut by
 :func:`fit_passive` at a line or sentence break, its first part answered and the rest sent by
@@ -20,9 +20,9 @@ from typing import Any
 
 from config import AccountType
 
-from .wechat.codec import BodyFormat
-from .wechat.messages import Event, Message
-from .wechat.replies import Reply, TransferCustomerServiceReply
+from ..wechat.codec import BodyFormat
+from ..wechat.messages import Event, Message
+from ..wechat.replies import Reply, TransferCustomerServiceReply
 
 Fields = dict[str, Any]
 

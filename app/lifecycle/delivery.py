@@ -8,7 +8,7 @@ as the passive reply to the same user's next message, so what a handler produced
 Mini Program without an AppSecret has no way to send it, which is logged as an error.
 
 The customer-service API takes a message only within the window the user's last action opened
-(:mod:`app.window`). A reply it would refuse, known from the user's record or learnt from
+(:mod:`.window`). A reply it would refuse, known from the user's record or learnt from
 WeChat's answer (45015 window passed, 45047 allowance used up), is kept the same way for the
 user's next message instead of being dropped, and the log line and ``wx_kept_replies`` say
 why. A Mini Program's kept replies are sent by the API once the user writes again.
@@ -21,12 +21,12 @@ import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from . import metrics
-from .api import ReplyWindowPassed, TooManyReplies
-from .logs import pseudonym
+from .. import metrics
+from ..api import ReplyWindowPassed, TooManyReplies
+from ..logs import pseudonym
+from ..store import Store
+from ..wechat.messages import Message
 from .policy import CUSTOM_TEXT_BYTES, Fitted, split_text
-from .store import Store
-from .wechat.messages import Message
 from .window import Contact, Later, Windows
 
 logger = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class Delivery:
     """Sends late replies by the customer-service API, or keeps them for the next message.
 
     :param later: schedules background work (the handler pool's ``later``): the rest of a long
-        text, and the writes of :class:`~app.window.Windows`.
+        text, and the writes of :class:`~.window.Windows`.
     """
 
     def __init__(

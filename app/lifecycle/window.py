@@ -8,7 +8,7 @@ answers 45015, past the allowance 45047, and an unfollow closes it.
 
 One record per user and account, under ``user:<namespace>:<sha256 of the OpenID>``, holds what
 the service knows: when the user last wrote and last acted, how many messages went out since,
-when they unfollowed, and the replies kept for their next message (:mod:`app.delivery`). The
+when they unfollowed, and the replies kept for their next message (:mod:`.delivery`). The
 claim of every push reads it in the same round trip (the ledger's peek), so knowing it costs a
 push nothing.
 
@@ -34,8 +34,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from .store import Store
-from .wechat.messages import Event, Message
+from ..store import Store
+from ..wechat.messages import Event, Message
 
 logger = logging.getLogger(__name__)
 

@@ -1,12 +1,12 @@
 """From a verified push to the answer that leaves before the deadline, once per push.
 
-The life of a push (see :mod:`app.ledger` for what is stored):
+The life of a push (see :mod:`.ledger` for what is stored):
 
 1. The first attempt claims the push and starts its handler on a native thread
-   (:mod:`app.runner`); later attempts never start another run, they wait for that one (single
+   (:mod:`.runner`); later attempts never start another run, they wait for that one (single
    flight): on the same process on the run itself, on any other worker or host by polling the
    ledger. Only when the claim's lease runs out, because the process running the handler died,
-   does a retry take the push over and run the handler itself (:mod:`app.lease`).
+   does a retry take the push over and run the handler itself (:mod:`.lease`).
 2. An attempt waits for the result until the deadline. With a result it answers passively if
    it is the first to record its answer (an atomic add); otherwise it returns the bytes an
    earlier attempt recorded, so retries get identical bytes. A run that finishes while an
@@ -14,12 +14,12 @@ The life of a push (see :mod:`app.ledger` for what is stored):
 3. At the deadline without a result, WX_SLOW_STRATEGY decides: ``retry`` lets attempts 1 and 2
    lapse so WeChat tries again (the connection closes with no answer), the last attempt answers
    "success"; ``customer_service`` answers "success" at once; ``off`` answers "success" and
-   drops the late result. After a "success" the result is delivered late (:mod:`app.delivery`).
+   drops the late result. After a "success" the result is delivered late (:mod:`.delivery`).
 4. A run that finishes with no attempt waiting records its result for the retries, and if
    WeChat never comes back after a lapse, the process that ran it delivers the result late
    once the retry window has passed.
 
-What an account may answer to what is decided in :mod:`app.policy`; this module carries the
+What an account may answer to what is decided in :mod:`.policy`; this module carries the
 decision out (a Mini Program's content goes to late delivery at once, a kept reply joins).
 """
 
@@ -35,22 +35,23 @@ from typing import Any
 
 from config import Settings, SlowStrategy
 
-from . import metrics, policy
-from .context import Context, Contexts
+from .. import metrics
+from ..context import Context, Contexts
+from ..middleware import Chain
+from ..router import Router
+from ..store import Store
+from ..wechat.codec import BodyFormat
+from ..wechat.crypto import MessageCrypto
+from ..wechat.envelope import Account, Push, seal
+from ..wechat.identity import PushKey
+from ..wechat.messages import Event, Message
+from ..wechat.replies import Reply, make_reply
+from ..wechat.timing import RETRY_WINDOW, is_last_attempt
+from . import policy
 from .delivery import Delivery
 from .lease import LeaseKeeper
 from .ledger import SUCCESS, Answer, Ledger, Result
-from .middleware import Chain
-from .router import Router
 from .runner import HandlerPool
-from .store import Store
-from .wechat.codec import BodyFormat
-from .wechat.crypto import MessageCrypto
-from .wechat.envelope import Account, Push, seal
-from .wechat.identity import PushKey
-from .wechat.messages import Event, Message
-from .wechat.replies import Reply, make_reply
-from .wechat.timing import RETRY_WINDOW, is_last_attempt
 from .window import Contact
 
 logger = logging.getLogger(__name__)
@@ -346,7 +347,7 @@ class WeChatService:
         WeChat retry a handler that already ran. The user's session is saved only when the
         handler returned.
 
-        :param contact: the user's record as the push's claim read it (:mod:`app.window`).
+        :param contact: the user's record as the push's claim read it (:mod:`.window`).
         """
         route = self.router.resolve(message)
         middleware = self.router.middlewares
@@ -380,7 +381,7 @@ class WeChatService:
         self, push: Push, message: Message, reply: Reply | None, kept_replies: bool
     ) -> Result:
         """What the push's attempts answer with: the account's rules applied to the reply
-        (:mod:`app.policy`), content a Mini Program cannot take sent late, a kept reply joined.
+        (:mod:`.policy`), content a Mini Program cannot take sent late, a kept reply joined.
 
         Runs on the handler's thread; what goes out by the API goes in the background, so the
         passive answer never waits for WeChat's API.
