@@ -27,7 +27,7 @@ each coroutine sees its own push. It offers:
   ``ctx.async_api``, an :class:`~app.api.AsyncWeChatAPI` of the handler's loop. Both need
   WX_APPSECRET and share the service's access_token;
 * ``ctx.reachable(openid=None)``: whether a customer-service message can reach the user (or
-  another user) now (:mod:`app.lifecycle.window`);
+  another user) now (:mod:`app.window`);
 * ``ctx.store``: the store every worker and host shares, for state of your own beyond the
   session (a rate limit, a cache); keep your keys under a prefix such as ``app:``;
 * ``ctx.handler``: the name of the handler chosen for the push, "" if none, for middleware.
@@ -49,12 +49,12 @@ from config import Settings
 
 from .api import AsyncWeChatAPI, WeChatAPI
 from .clients import Clients
-from .lifecycle.window import Contact, Reach, Windows
 from .loops import Loops
 from .sessions import Session, Sessions
 from .store import Store
 from .wechat.envelope import Push
 from .wechat.messages import Message
+from .window import Contact, Reach, Windows
 
 #: Where handlers' own log lines go: below the package's logger, so they share its output.
 handler_logger = logging.getLogger("app.handler")

@@ -9,8 +9,7 @@ import pytest
 from flask import Flask
 from prometheus_client import REGISTRY
 
-from app import TextReply
-from app.lifecycle import window
+from app import TextReply, window
 from app.testing import FakeAPI, WeChatClient
 from app.wechat.codec import BodyFormat
 from config import AccountType, SlowStrategy

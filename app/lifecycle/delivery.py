@@ -26,8 +26,8 @@ from ..api import ReplyWindowPassed, TooManyReplies
 from ..logs import pseudonym
 from ..store import Store
 from ..wechat.messages import Message
+from ..window import Contact, Later, Windows
 from .policy import CUSTOM_TEXT_BYTES, Fitted, split_text
-from .window import Contact, Later, Windows
 
 logger = logging.getLogger(__name__)
 

@@ -47,12 +47,12 @@ from ..wechat.identity import PushKey
 from ..wechat.messages import Event, Message
 from ..wechat.replies import Reply, make_reply
 from ..wechat.timing import RETRY_WINDOW, is_last_attempt
+from ..window import Contact
 from . import policy
 from .delivery import Delivery
 from .lease import LeaseKeeper
 from .ledger import SUCCESS, Answer, Ledger, Result
 from .runner import HandlerPool
-from .window import Contact
 
 logger = logging.getLogger(__name__)
 

@@ -34,8 +34,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from ..store import Store
-from ..wechat.messages import Event, Message
+from .store import Store
+from .wechat.messages import Event, Message
 
 logger = logging.getLogger(__name__)
 
