@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from app.lifecycle.runner import HandlerPool
 
@@ -33,6 +34,23 @@ def test_shutdown_runs_work_due_later_at_once() -> None:
     pool = HandlerPool(2)
     ran = threading.Event()
     pool.later(3600, ran.set)
+    pool.shutdown()
+    assert ran.is_set()
+
+
+class SlowHandover(HandlerPool):
+    """A pool whose hand-over to the background takes a while, as under load."""
+
+    def background(self, work: Callable[[], object]) -> None:
+        time.sleep(0.3)
+        super().background(work)
+
+
+def test_shutdown_waits_for_work_the_timer_is_handing_over() -> None:
+    pool = SlowHandover(2)
+    ran = threading.Event()
+    pool.later(0.01, ran.set)
+    time.sleep(0.1)  # the timer has taken the work and is handing it over
     pool.shutdown()
     assert ran.is_set()
 

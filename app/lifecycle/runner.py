@@ -192,4 +192,6 @@ class _Timers:
                 if self._closed:
                     return
                 _, _, work = heapq.heappop(self._due)
-            self._fire(work)
+                # Handed over under the lock, so that close() returns only once work already
+                # taken is in the background, where shutdown waits for it.
+                self._fire(work)
