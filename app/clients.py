@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from gevent import monkey
 
 from config import AccountType, Settings
 
@@ -24,6 +23,7 @@ from .api import AsyncWeChatAPI, WeChatAPI
 from .api.client import NO_DELAY
 from .loops import Loops
 from .store import Store
+from .threads import PerThread
 
 #: Connections kept open to WeChat per client.
 CONNECTIONS = 20
@@ -78,39 +78,22 @@ class Transport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
 
 class ThreadTransports(httpx.BaseTransport):
-    """The blocking client's connections to WeChat: a pool per native thread under gevent, one
-    pool otherwise.
-
-    Under gevent (sockets patched) a socket belongs to the hub of the native thread that opened
-    it, and handlers and late delivery run on many native threads
-    (:mod:`app.lifecycle.runner`): a kept connection reused by another thread fails with "Cannot
-    switch to a different thread".
-    """
+    """The blocking client's connections to WeChat: a pool per native thread under gevent
+    (:mod:`app.threads`: handlers and late delivery run on many threads), one pool otherwise."""
 
     def __init__(self) -> None:
-        self._shared = _network()
-        self._home = threading.get_native_id()
-        self._per_thread: dict[int, httpx.HTTPTransport] = {}
+        self._pools = PerThread(_network)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        return self._here().handle_request(request)
+        return self._pools.here().handle_request(request)
 
     def close(self) -> None:
         """Close this thread's connections and the shared ones; those of other threads belong
         to their hubs, which may be gone, and close with the process."""
-        here = self._here()
+        here = self._pools.here()
         here.close()
-        if here is not self._shared:
-            self._shared.close()
-
-    def _here(self) -> httpx.HTTPTransport:
-        native = threading.get_native_id()
-        if native == self._home or not monkey.is_module_patched("socket"):
-            return self._shared
-        transport = self._per_thread.get(native)
-        if transport is None:
-            transport = self._per_thread[native] = _network()
-        return transport
+        if here is not self._pools.shared:
+            self._pools.shared.close()
 
 
 def _network() -> httpx.HTTPTransport:

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from gevent import monkey
+from .threads import cooperative
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class Loops:
         """
         with self._lock:
             self._closed = True
-            if monkey.is_module_patched("socket"):
+            if cooperative():
                 return
             loops, self._loops = self._loops, {}
         for loop, owned in loops.items():

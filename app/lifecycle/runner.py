@@ -32,6 +32,8 @@ from typing import Any, TypeVar
 from gevent import monkey
 from gevent.event import AsyncResult
 
+from ..threads import cooperative
+
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
@@ -40,11 +42,6 @@ Work = Callable[[], object]
 #: Threads for the service's own background work: each call it makes is short (an API call
 #: with a timeout, a store write), and a burst of late deliveries waits its turn.
 BACKGROUND_THREADS = 16
-
-
-def _requests_are_greenlets() -> bool:
-    """Whether gevent made blocking I/O cooperative in this process (its gunicorn worker)."""
-    return bool(monkey.is_module_patched("socket"))
 
 
 def _warn_if_threading_patched() -> None:
@@ -91,7 +88,7 @@ class HandlerPool:
 
         :raises TimeoutError: (``concurrent.futures``') it was not done in time.
         """
-        if future.done() or not _requests_are_greenlets():
+        if future.done() or not cooperative():
             return future.result(timeout=timeout)
         done: AsyncResult = AsyncResult()
         future.add_done_callback(done.set)

@@ -22,7 +22,6 @@ import logging
 import math
 import os
 import secrets
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,10 +29,10 @@ from typing import Protocol, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
-from gevent import monkey
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from ..threads import PerThread
 from .base import StoreError
 
 logger = logging.getLogger(__name__)
@@ -95,15 +94,10 @@ class RedisStore:
             self._owned = True
         else:
             url_prefix, self._shared, self._owned = None, target, False
-        # Idle connections, lent to one caller at a time. Under gevent (sockets patched), a
-        # socket belongs to the hub of the native thread that opened it, and handlers run on
-        # native threads of their own (app/lifecycle/runner.py): each such thread keeps
-        # connections of its own; the thread that built the store shares those of every thread
-        # when unpatched.
-        self._home = threading.get_native_id()
+        # Idle connections, lent to one caller at a time: per native thread under gevent
+        # (app/threads.py).
         self._pid = os.getpid()
-        self._idle: list[_Connection] = []
-        self._idle_per_thread: dict[int, list[_Connection]] = {}
+        self._idle: PerThread[list[_Connection]] = PerThread(list)
         kwargs = self._shared.connection_pool.connection_kwargs
         if kwargs.get("decode_responses"):
             self.close()
@@ -183,8 +177,9 @@ class RedisStore:
         Those of other native threads under gevent are left for the process's exit to close:
         their sockets belong to those threads' hubs, which may be gone already.
         """
-        while self._idle:
-            self._idle.pop().disconnect()
+        idle = self._idle.shared
+        while idle:
+            idle.pop().disconnect()
         if self._owned:
             self._shared.close()
 
@@ -214,11 +209,8 @@ class RedisStore:
         """The idle connections the calling native thread may use (see ``__init__``)."""
         if os.getpid() != self._pid:
             # Forked: the connections' sockets are the parent's too; set them aside unused.
-            self._idle, self._idle_per_thread, self._pid = [], {}, os.getpid()
-        native = threading.get_native_id()
-        if native == self._home or not monkey.is_module_patched("socket"):
-            return self._idle
-        return self._idle_per_thread.setdefault(native, [])
+            self._idle, self._pid = PerThread(list), os.getpid()
+        return self._idle.here()
 
     def _new_connection(self) -> _Connection:
         pool = self._shared.connection_pool
