@@ -111,74 +111,49 @@ class FailoverStore:
         except StoreError:
             return None
 
-    def get(self, key: str) -> bytes | None:
+    def _call(self, operation: Callable[[Store], _T]) -> _T:
+        """Run ``operation`` on the primary, or on the fallback while it is down or when it
+        fails now."""
         if self.degraded:
-            return self._fallback.get(key)
+            return operation(self._fallback)
         try:
-            value = self._primary.get(key)
+            return operation(self._primary)
         except StoreError as e:
             self._failed(e)
-            return self._fallback.get(key)
+            return operation(self._fallback)
+
+    def get(self, key: str) -> bytes | None:
+        value = self._call(lambda store: store.get(key))
         if value is None and self._remembering():
             value = self._remembered(lambda store: store.get(key))
         return value
 
     def set(self, key: str, value: bytes, ttl: float) -> None:
-        if self.degraded:
-            return self._fallback.set(key, value, ttl)
-        try:
-            self._primary.set(key, value, ttl)
-        except StoreError as e:
-            self._failed(e)
-            self._fallback.set(key, value, ttl)
+        self._call(lambda store: store.set(key, value, ttl))
 
     def add(self, key: str, value: bytes, ttl: float) -> bool:
         if self._remembering() and self._remembered(lambda store: store.get(key)) is not None:
             return False
-        if self.degraded:
-            return self._fallback.add(key, value, ttl)
-        try:
-            return self._primary.add(key, value, ttl)
-        except StoreError as e:
-            self._failed(e)
-            return self._fallback.add(key, value, ttl)
+        return self._call(lambda store: store.add(key, value, ttl))
 
     def add_and_peek(
         self, key: str, value: bytes, ttl: float, peek: str
     ) -> tuple[bool, bytes | None]:
         if self._remembering() and self._remembered(lambda store: store.get(key)) is not None:
             return False, self.get(peek)
-        if self.degraded:
-            return self._fallback.add_and_peek(key, value, ttl, peek)
-        try:
-            added, peeked = self._primary.add_and_peek(key, value, ttl, peek)
-        except StoreError as e:
-            self._failed(e)
-            return self._fallback.add_and_peek(key, value, ttl, peek)
+        added, peeked = self._call(lambda store: store.add_and_peek(key, value, ttl, peek))
         if peeked is None and self._remembering():
             peeked = self._remembered(lambda store: store.get(peek))
         return added, peeked
 
     def take(self, key: str) -> bytes | None:
-        if self.degraded:
-            return self._fallback.take(key)
-        try:
-            value = self._primary.take(key)
-        except StoreError as e:
-            self._failed(e)
-            return self._fallback.take(key)
+        value = self._call(lambda store: store.take(key))
         if value is None and self._remembering():
             value = self._remembered(lambda store: store.take(key))
         return value
 
     def delete(self, key: str) -> None:
-        if self.degraded:
-            return self._fallback.delete(key)
-        try:
-            self._primary.delete(key)
-        except StoreError as e:
-            self._failed(e)
-            return self._fallback.delete(key)
+        self._call(lambda store: store.delete(key))
         if self._remembering():
             self._remembered(lambda store: store.delete(key))
 
