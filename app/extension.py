@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future
 from contextlib import AbstractContextManager, nullcontext
 from typing import TypeVar
 
@@ -33,7 +32,7 @@ from .context import Contexts
 from .lifecycle.delivery import Delivery
 from .lifecycle.lease import LeaseKeeper
 from .lifecycle.ledger import Ledger
-from .lifecycle.runner import HandlerPool
+from .lifecycle.runner import HandlerPool, HandlerRun
 from .lifecycle.service import WeChatService, build_account
 from .loops import Loops
 from .router import HandlerLoadError, Router, load_router
@@ -246,7 +245,7 @@ class AccountPool(HandlerPool):
         super().__init__(threads)
         self.account = account
 
-    def run(self, work: Callable[[], _T]) -> Future[_T]:
+    def run(self, work: Callable[[], _T]) -> HandlerRun[_T]:
         return super().run(scope.bound(self.account, work))
 
     def background(self, work: Callable[[], object]) -> None:

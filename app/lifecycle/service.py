@@ -29,7 +29,6 @@ import logging
 import secrets
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -52,7 +51,7 @@ from . import policy
 from .delivery import Delivery
 from .lease import LeaseKeeper
 from .ledger import SUCCESS, Answer, Ledger, Result
-from .runner import HandlerPool
+from .runner import HandlerPool, HandlerRun
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ class _Run:
     the waiting attempts and the late path alike.
     """
 
-    def __init__(self, future: Future[Result]) -> None:
+    def __init__(self, future: HandlerRun[Result]) -> None:
         self.future = future
         #: Whether an attempt has already arranged for the result to be settled late.
         self.settling = False
