@@ -84,6 +84,15 @@ errorlog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 
 
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    """Start the service's periodic work in every worker, even one no push has reached yet:
+    it adopts the replies owed late by a worker that died (app/lifecycle/outbox.py)."""
+    app = getattr(worker, "wsgi", None)
+    accounts = getattr(app, "extensions", {}).get("wechat")
+    if accounts is not None:
+        accounts.start()
+
+
 def worker_exit(server, worker):  # type: ignore[no-untyped-def]
     """Let handlers still running finish and deliver what users are owed before exiting.
 

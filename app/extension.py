@@ -32,6 +32,7 @@ from .context import Contexts
 from .lifecycle.delivery import Delivery
 from .lifecycle.lease import LeaseKeeper
 from .lifecycle.ledger import Ledger
+from .lifecycle.outbox import Outbox
 from .lifecycle.runner import HandlerPool, HandlerRun
 from .lifecycle.service import WeChatService, build_account
 from .loops import Loops
@@ -86,6 +87,13 @@ class Accounts(Mapping[str, WeChatService]):
             raise KeyError(
                 f"no account {name or DEFAULT_ACCOUNT!r}; the app serves {', '.join(self)}"
             ) from None
+
+    def start(self) -> None:
+        """Start every account's periodic work now, which otherwise starts with its first push:
+        the look after replies owed late, which adopts those of processes that died
+        (:mod:`app.lifecycle.outbox`). gunicorn's ``post_worker_init`` hook calls it."""
+        for service in self.values():
+            service.start()
 
     def close(self) -> None:
         """Finish every account's running handlers and owed deliveries, then release the store.
@@ -211,6 +219,7 @@ def build_service(
         delivery=delivery,
         leases=AccountLeases(ledger, interval=LEASE_RENEWAL, account=settings.name),
         contexts=contexts,
+        outbox=Outbox(store, namespace=space, ttl=settings.ledger_ttl),
     )
 
 
@@ -253,6 +262,9 @@ class AccountPool(HandlerPool):
 
     def later(self, delay: float, work: Callable[[], object]) -> None:
         super().later(delay, scope.bound(self.account, work))
+
+    def every(self, interval: float, work: Callable[[], object]) -> None:
+        super().every(interval, scope.bound(self.account, work))
 
 
 class AccountLeases(LeaseKeeper):

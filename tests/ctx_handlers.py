@@ -10,6 +10,7 @@ import asyncio
 import io
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -122,6 +123,21 @@ async def async_api(message: TextMessage) -> str:
 async def async_fail(message: TextMessage) -> str:
     await asyncio.sleep(0)
     raise ValueError("an async handler failed")
+
+
+@router.regex(r"^stall once (\S+)$")
+def stall_once(message: TextMessage, match: re.Match[str]) -> str:
+    """The first run, anywhere, writes its process id to the file named and never returns (its
+    process is to be killed); a run after it answers at once."""
+    marker = match.group(1)
+    try:
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return "ran again"
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    threading.Event().wait()
+    return "never"
 
 
 @router.regex(r"^long (\d+)( slowly)?$")

@@ -3,7 +3,10 @@ shared by the workers."""
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -160,3 +163,25 @@ def test_a_worker_stopped_mid_run_delivers_the_reply_before_it_exits(
         assert answered.status == 200 and answered.reply is None  # "success" at the deadline
         assert fake_api.messages == []  # stopped before the handler finished
     assert [m["text"]["content"] for m in fake_api.messages] == ["slept 2.5 asynchronously"]
+
+
+def test_a_reply_owed_after_success_survives_the_death_of_its_worker(
+    env: dict[str, str], tmp_path: Path, fake_api: FakeWeChat
+) -> None:
+    """The push is answered "success" at the deadline and its handler keeps running; then its
+    worker is killed with SIGKILL. No retry will come, yet the reply is owed: another worker
+    adopts the push once the dead one shows no life, runs the handler again and sends the reply
+    by the API, once."""
+    env = {**env, "WX_SLOW_STRATEGY": "customer_service", "WX_DEADLINE": "1.0"}
+    marker = tmp_path / "first-run.pid"
+    with gunicorn(env, workers=2, log=tmp_path / "owed.log") as url:
+        answered = push(url, env, "oOwed", f"stall once {marker}")
+        assert answered.status == 200 and answered.reply is None  # "success" at the deadline
+        time.sleep(0.3)  # the push is kept in the store in the background
+        os.kill(int(marker.read_text()), signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while not fake_api.messages and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2)  # nothing else may follow
+    assert [m["text"]["content"] for m in fake_api.messages] == ["ran again"]
+    assert fake_api.messages[0]["touser"] == "oOwed"

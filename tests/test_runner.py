@@ -174,3 +174,15 @@ def test_greenlets_waiting_for_runs_yield_to_each_other(monkeypatch: pytest.Monk
     clock.kill()
     never.set()
     pool.shutdown()
+
+
+def test_periodic_work_repeats_until_shutdown_which_drops_it() -> None:
+    pool = HandlerPool(1)
+    rounds: list[float] = []
+    pool.every(0.05, lambda: rounds.append(time.monotonic()))
+    time.sleep(0.4)
+    pool.shutdown()
+    done = len(rounds)
+    time.sleep(0.15)
+    assert done >= 4
+    assert len(rounds) == done  # no round after shutdown

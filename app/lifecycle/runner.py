@@ -242,6 +242,18 @@ class HandlerPool:
         if not self._timers.add(delay, work):
             work()
 
+    def every(self, interval: float, work: Work) -> None:
+        """Run ``work`` in the background every ``interval`` seconds until shutdown, which
+        stops it (the round due then does not run)."""
+
+        def again() -> None:
+            try:
+                work()
+            finally:
+                self._timers.add(interval, again, recurring=True)
+
+        self._timers.add(interval, again, recurring=True)
+
     def shutdown(self) -> None:
         """Finish everything now: due-later work runs at once, running handlers complete.
 
@@ -297,19 +309,23 @@ class _Timers:
 
     def __init__(self, fire: Callable[[Work], None]) -> None:
         self._fire = fire
-        self._due: list[tuple[float, int, Work]] = []
+        self._due: list[tuple[float, int, Work, bool]] = []  # due, order, work, recurring
         self._order = itertools.count()  # equal times keep their order; work never compares
         self._cond = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def add(self, delay: float, work: Work) -> bool:
+    def add(self, delay: float, work: Work, *, recurring: bool = False) -> bool:
         """Schedule ``work``; False once closed. The thread starts on first use, inside the
-        worker process (one started before gunicorn forks would not exist in the workers)."""
+        worker process (one started before gunicorn forks would not exist in the workers).
+
+        :param recurring: a round of periodic work, which :meth:`close` drops.
+        """
         with self._cond:
             if self._closed:
                 return False
-            heapq.heappush(self._due, (time.monotonic() + delay, next(self._order), work))
+            due = time.monotonic() + delay
+            heapq.heappush(self._due, (due, next(self._order), work, recurring))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="wx-later", daemon=True)
                 self._thread.start()
@@ -317,12 +333,12 @@ class _Timers:
         return True
 
     def close(self) -> list[Work]:
-        """Stop firing; return the work not yet fired, soonest first."""
+        """Stop firing; return the work not yet fired, soonest first (periodic work left out)."""
         with self._cond:
             self._closed = True
             due, self._due = sorted(self._due), []
             self._cond.notify()
-        return [work for _, _, work in due]
+        return [work for _, _, work, recurring in due if not recurring]
 
     def _run(self) -> None:
         while True:
@@ -332,7 +348,7 @@ class _Timers:
                     self._cond.wait(wait)
                 if self._closed:
                     return
-                _, _, work = heapq.heappop(self._due)
+                work = heapq.heappop(self._due)[2]
                 # Handed over under the lock, so that close() returns only once work already
                 # taken is in the background, where shutdown waits for it.
                 self._fire(work)

@@ -14,7 +14,10 @@ The life of a push (see :mod:`.ledger` for what is stored):
 3. At the deadline without a result, WX_SLOW_STRATEGY decides: ``retry`` lets attempts 1 and 2
    lapse so WeChat tries again (the connection closes with no answer), the last attempt answers
    "success"; ``customer_service`` answers "success" at once; ``off`` answers "success" and
-   drops the late result. After a "success" the result is delivered late (:mod:`.delivery`).
+   drops the late result. After a "success" the result is delivered late (:mod:`.delivery`),
+   and the push is kept in the store's :mod:`.outbox` until it is: if the process running
+   the handler dies first, another one runs it again and delivers
+   (:meth:`WeChatService.check_owed`).
 4. A run that finishes with no attempt waiting records its result for the retries, and if
    WeChat never comes back after a lapse, the process that ran it delivers the result late
    once the retry window has passed.
@@ -43,7 +46,7 @@ from ..wechat.codec import BodyFormat
 from ..wechat.crypto import MessageCrypto
 from ..wechat.envelope import Account, Push, seal
 from ..wechat.identity import PushKey
-from ..wechat.messages import Event, Message
+from ..wechat.messages import Event, Message, parse_message
 from ..wechat.replies import Reply, make_reply
 from ..wechat.timing import RETRY_WINDOW, is_last_attempt
 from ..window import Contact
@@ -51,6 +54,7 @@ from . import policy
 from .delivery import Delivery
 from .lease import LeaseKeeper
 from .ledger import SUCCESS, Answer, Ledger, Result
+from .outbox import CHECK_INTERVAL, Outbox
 from .runner import HandlerPool, HandlerRun
 
 logger = logging.getLogger(__name__)
@@ -87,6 +91,7 @@ class WeChatService:
         delivery: Delivery,
         leases: LeaseKeeper,
         contexts: Contexts,
+        outbox: Outbox,
     ) -> None:
         self.settings = settings
         self.account = account
@@ -98,16 +103,32 @@ class WeChatService:
         self.leases = leases
         #: What handlers reach besides the message (:mod:`app.context`).
         self.contexts = contexts
+        self.outbox = outbox
+        self._started = False
         #: Runs of this process by push: a retry landing here waits on the run itself, with no
         #: store round trip; entries leave once the push is answered or its result recorded.
         self._runs: dict[PushKey, _Run] = {}
 
     def close(self) -> None:
-        """Finish running handlers and owed deliveries, then release the store."""
+        """Finish running handlers and owed deliveries, then release the store.
+
+        Replies this process watches for runs elsewhere stay in the :mod:`.outbox`, where
+        another process adopts them.
+        """
         self.pool.shutdown()
         self.contexts.close()
         self.leases.close()
         self.store.close()
+
+    def start(self) -> None:
+        """Start the periodic look after replies owed late (:meth:`check_owed`), once.
+
+        A process that never answered a push must look too: it may be the one left to adopt
+        the replies of a process that died. Inside the worker process, never before a fork.
+        """
+        if not self._started:
+            self._started = True
+            self.pool.every(CHECK_INTERVAL, self.check_owed)
 
     def answer(self, push: Push, message: Message, *, deadline: float) -> Answer | None:
         """Answer ``push`` (parsed as ``message``) before ``deadline``, a monotonic time.
@@ -119,6 +140,8 @@ class WeChatService:
         """
         arrived = time.time()
         key = message.push_key
+        if not self._started:
+            self.start()
         claim = self.ledger.begin(key, peek=self.delivery.kept_key(message.from_user_name))
         attempt = claim.attempt
         # Every attempt notes the customer-service window the message opened: the process that
@@ -242,6 +265,7 @@ class WeChatService:
         if result is not None:
             return self._answer_with(push, key, result)
         logger.warning("handler for %s missed the deadline; its reply will be sent late", key)
+        self.pool.background(lambda: self._owe(key, push))
         return SUCCESS
 
     def _answer_with(self, push: Push, key: PushKey, result: Result) -> Answer:
@@ -307,6 +331,7 @@ class WeChatService:
         finally:
             self._runs.pop(key, None)
         if result.reply is None or self.settings.slow_strategy is SlowStrategy.OFF:
+            self._forget_owed(key)
             return
         fields = result.reply
         if time.monotonic() - first_seen >= self.settings.ledger_ttl:
@@ -316,6 +341,7 @@ class WeChatService:
             self.delivery.send(
                 message.from_user_name, fields, miniprogram=self._from_miniprogram(push)
             )
+            self._forget_owed(key)
         elif self.ledger.gave_up(key):
             self._deliver_late(push, message, key, fields)
         else:
@@ -330,6 +356,73 @@ class WeChatService:
             self.delivery.send(
                 message.from_user_name, fields, miniprogram=self._from_miniprogram(push)
             )
+        self._forget_owed(key)
+
+    # -- replies owed after a "success": kept until delivered, adopted if a process dies --
+
+    def _owe(self, key: PushKey, push: Push) -> None:
+        try:
+            self.outbox.owe(key.stored, push)
+        except Exception as e:  # the store failed: this process still delivers if it can
+            logger.warning("late reply of %s not kept for other processes: %s", key, e)
+
+    def _forget_owed(self, key: PushKey) -> None:
+        try:
+            self.outbox.settle(key.stored)
+        except Exception as e:  # the store failed: the next check settles it again
+            logger.warning("owed reply of %s not cleared: %s", key, e)
+
+    def check_owed(self) -> None:
+        """Look after the replies owed late that this process watches.
+
+        Adopts the lists of processes that show no life. For each push owed: settled once it
+        has an answer; delivered if its handler finished; otherwise, once the lease of the
+        process running it has run out, taken over and run again here, delivered late when done.
+        """
+        try:
+            self.outbox.adopt()
+            owed = self.outbox.owed()
+        except Exception as e:  # the store failed: look again at the next check
+            logger.warning("owed late replies not checked: %s", e)
+            owed = {}
+        for push in owed.values():
+            try:
+                self._check_owed_push(push)
+            except Exception:  # one push's trouble must not stop the checks of the others
+                logger.exception("an owed late reply could not be checked")
+
+    def _check_owed_push(self, push: Push) -> None:
+        message = parse_message(push.fields)
+        key = message.push_key
+        if self.ledger.answer(key) is not None:
+            self._forget_owed(key)
+            return
+        if key in self._runs:
+            return  # running here: its own settling delivers it
+        age = max(0.0, time.time() - message.create_time)
+        if age >= self.settings.ledger_ttl:
+            logger.error("late reply of %s not delivered: the ledger forgot the push", key)
+            self._forget_owed(key)
+            return
+        if not self.ledger.take_over(key):
+            return  # the process running it is alive, and delivers it
+        result = self.ledger.result(key)
+        if result is not None:
+            if result.reply is None:
+                self._forget_owed(key)
+            else:
+                self._deliver_late(push, message, key, result.reply)
+            return
+        metrics.TAKEOVERS.inc()
+        logger.warning(
+            "the process running %s stopped after its answer; the handler runs again here and"
+            " its reply goes out late",
+            key,
+        )
+        contact = self.delivery.saw(message, None, miniprogram=self._from_miniprogram(push))
+        run = self._start(push, message, key, contact=contact)
+        first_seen = time.monotonic() - age
+        self._settle_later(run, push, message, key, first_seen + self.settings.deadline)
 
     def _from_miniprogram(self, push: Push) -> bool:
         return policy.from_miniprogram(self.settings.account_type, push.body_format)
