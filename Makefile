@@ -39,7 +39,7 @@ bench: $(VENV)/.bench-deps
 	$(BIN)/python bench/slowclients.py
 	$(BIN)/python bench/retries.py --skip-late
 
-# Kills, reloads and store outages under WeChat's retries (about 6 minutes); not in `make test`.
+# Kills, reloads and store outages under WeChat's retries (about 7 minutes); not in `make test`.
 drill: $(VENV)/.dev-deps
 	$(BIN)/python bench/drill.py
 

@@ -10,9 +10,9 @@ delivered exactly once, none run twice, none lost; the command exits 1 when a dr
 
     .venv/bin/python bench/drill.py [--only NAME ...] [--pushes 40] [--no-fail] [-v] [--keep]
 
-Drills: kill-worker, sigterm, sighup, redis-killed, redis-hung, sqlite-deleted,
-sqlite-read-only, two-hosts, host-killed (bench/drills/faults.py). About 6 minutes with the
-defaults; needs the ``redis-server`` program for the Redis and two-host drills.
+Drills: kill-worker, kill-after-success, sigterm, sighup, redis-killed, redis-hung,
+sqlite-deleted, sqlite-read-only, two-hosts, host-killed (bench/drills/faults.py). About 7
+minutes with the defaults; needs the ``redis-server`` program for the Redis and two-host drills.
 """
 
 from __future__ import annotations

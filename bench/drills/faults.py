@@ -32,6 +32,18 @@ def kill_worker(stage: Stage, count: int) -> Tally:
     return stage.finish(load)
 
 
+def kill_after_success(stage: Stage, count: int) -> Tally:
+    """customer_service strategy: a slow push is answered "success" at its first deadline and
+    its handler runs on; kill -9 a worker running such handlers, twice. No retry comes for
+    those pushes: another worker must adopt them and send their replies late."""
+    host = stage.host("a", stage.sqlite_url(), strategy="customer_service")
+    load = stage.load(count, [host.url])
+    for fraction in (0.4, 0.75):
+        load.wait_until(fraction)
+        stage.kill_worker(host)
+    return stage.finish(load)
+
+
 def sigterm(stage: Stage, count: int) -> Tally:
     """SIGTERM the whole gunicorn (graceful shutdown) under load, then start it again."""
     host = stage.host("a", stage.sqlite_url())
@@ -136,6 +148,7 @@ def host_killed(stage: Stage, count: int) -> Tally:
 
 DRILLS: dict[str, Callable[[Stage, int], Tally]] = {
     "kill-worker": kill_worker,
+    "kill-after-success": kill_after_success,
     "sigterm": sigterm,
     "sighup": sighup,
     "redis-killed": redis_killed,

@@ -34,6 +34,7 @@ SETTLE = 30.0
 LOG_SIGNS = {
     "DEGRADED": "degraded",
     "runs the handler again": "take-overs",
+    "stopped after its answer": "owed replies run again",
     "internal error": "internal errors",
     "not delivered": "late replies not delivered",
     "Traceback": "tracebacks",
@@ -76,8 +77,9 @@ class Stage:
 
     # -- setting up --------------------------------------------------------------------------
 
-    def env(self, store_url: str) -> dict[str, str]:
-        """The service's environment: production deadline and strategy, the fake API."""
+    def env(self, store_url: str, strategy: str = "retry") -> dict[str, str]:
+        """The service's environment: production deadline, the strategy (``retry`` unless a
+        drill says), the fake API."""
         return {
             "WX_TOKEN": TOKEN,
             "WX_APPID": APPID,
@@ -87,7 +89,7 @@ class Stage:
             "WX_HANDLERS": "tests.drill_handlers",
             "WX_STORE_URL": store_url,
             "WX_DEADLINE": str(DEADLINE),
-            "WX_SLOW_STRATEGY": "retry",
+            "WX_SLOW_STRATEGY": strategy,
             "WX_DRILL_RUNS": str(self.runs_file),
         }
 
@@ -103,8 +105,8 @@ class Stage:
         self.redis_servers.append(redis)
         return redis
 
-    def host(self, name: str, store_url: str) -> Host:
-        host = Host(name, self.env(store_url), self.workdir)
+    def host(self, name: str, store_url: str, *, strategy: str = "retry") -> Host:
+        host = Host(name, self.env(store_url, strategy), self.workdir)
         self.hosts.append(host)
         host.start()
         return host
