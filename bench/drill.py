@@ -52,14 +52,14 @@ def main() -> int:
     missed, skipped = [], []
     for name in names:
         if name in NEEDS_REDIS and not redis_server_available():
-            print(f"{name:<16} skipped: it needs the redis-server program", flush=True)
+            print(f"{name:<18} skipped: it needs the redis-server program", flush=True)
             skipped.append(name)
             continue
         try:
             with Stage(name, keep=options.keep) as stage:
                 result = DRILLS[name](stage, options.pushes)
         except Exception as e:  # one drill that cannot run must not hide the others' figures
-            print(f"{name:<16} could not run: {type(e).__name__}: {e}", flush=True)
+            print(f"{name:<18} could not run: {type(e).__name__}: {e}", flush=True)
             missed.append(name)
             continue
         print(result.line(), flush=True)

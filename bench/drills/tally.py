@@ -97,7 +97,7 @@ class Tally:
     def line(self) -> str:
         by_attempt = " ".join(f"#{n}:{self.by_attempt[n]}" for n in range(1, ATTEMPTS + 1))
         return (
-            f"{self.name:<16} {self.pushes:>6} {self.answered:>5} ({by_attempt:<16})"
+            f"{self.name:<18} {self.pushes:>6} {self.answered:>5} ({by_attempt:<16})"
             f" {self.once:>5} {self.run_twice:>5} {self.lost:>5} {self.worst:>7.2f} s"
             f"  {'ok' if self.met else 'MISSED'}"
         )
@@ -120,7 +120,7 @@ class Tally:
 
 
 HEADER = (
-    f"{'drill':<16} {'pushes':>6} {'answered <5 s (by attempt)':<29}"
+    f"{'drill':<18} {'pushes':>6} {'answered <5 s (by attempt)':<29}"
     f" {'once':>5} {'twice':>5} {'lost':>5} {'worst':>9}"
 )
 
