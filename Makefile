@@ -37,6 +37,7 @@ bench: $(VENV)/.bench-deps
 	$(BIN)/python bench/sweep.py
 	$(BIN)/python bench/burst.py
 	$(BIN)/python bench/slowclients.py
+	$(BIN)/python bench/outbox.py
 	$(BIN)/python bench/retries.py --skip-late
 
 # Kills, reloads and store outages under WeChat's retries (about 7 minutes); not in `make test`.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,14 @@ def test_an_unreadable_list_is_logged_not_raised(
     with caplog.at_level(logging.ERROR):
         assert other.adopt() == {}
     assert "could not be read" in caplog.text
+
+
+def test_a_burst_of_owed_replies_from_many_threads_is_kept_whole(store: Store) -> None:
+    """Changes made while another thread writes the list are written by that thread: after a
+    burst from 16 threads, the list in the store holds exactly what is still owed."""
+    owner, other = outbox(store), outbox(store)
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda n: owner.owe(f"k{n}", push(n)), range(200)))
+        list(pool.map(lambda n: owner.settle(f"k{n}"), range(0, 200, 2)))
+    time.sleep(ALIVE + 0.1)
+    assert other.adopt() == {f"k{n}": push(n) for n in range(1, 200, 2)}

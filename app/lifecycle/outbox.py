@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import secrets
 import threading
+import time
 
 from ..store import Store
 from ..wechat.codec import BodyFormat
@@ -59,15 +61,24 @@ class Outbox:
         #: This process's name in the roster: random, so that hosts never collide.
         self.owner: str = secrets.token_hex(8)
         self._owed: dict[str, Push] = {}  # by the push key's stored form
+        self._entries: dict[str, str] = {}  # each push as JSON, made once
         self._lock = threading.Lock()
+        # Writes of the list: one thread at a time writes it whole, again while others
+        # changed it meanwhile (see _save).
+        self._saving = False
+        self._dirty = False
+        #: When this process last saw itself in the roster (monotonic seconds).
+        self._enlisted_at = -math.inf
 
     def owe(self, key: str, push: Push) -> None:
         """Keep ``push`` (whose :attr:`PushKey.stored` is ``key``) until :meth:`settle`.
 
         Writes the store: call it off the request's greenlet.
         """
+        entry = _dumps(push)
         with self._lock:
             self._owed[key] = push
+            self._entries[key] = entry
         self._save()
         self._enlist()
 
@@ -76,6 +87,7 @@ class Outbox:
         with self._lock:
             if self._owed.pop(key, None) is None:
                 return
+            del self._entries[key]
         self._save()
 
     def owed(self) -> dict[str, Push]:
@@ -88,6 +100,8 @@ class Outbox:
 
         :return: the pushes adopted now, by key (also watched from now on).
         """
+        if self._dirty:
+            self._save()  # a write failed earlier
         if self._owed:
             self._store.set(self._key("alive", self.owner), b"1", self._alive_ttl)
         raw = self._store.get(self._key("roster"))
@@ -104,24 +118,62 @@ class Outbox:
         if adopted:
             with self._lock:
                 self._owed.update(adopted)
+                self._entries.update((key, _dumps(push)) for key, push in adopted.items())
             self._save()
             self._enlist()
         return adopted
 
     def _enlist(self) -> None:
         """Put this process in the roster if it is not there: it was never, or others struck
-        it while its list was empty and it showed no life."""
-        if self.owner not in _names(self._store.get(self._key("roster"))):
-            self._change_roster(add=self.owner)
+        it while its list was empty and it showed no life.
+
+        Others strike a process only after the alive TTL without a sign of life, and every
+        write of a list is one: found in the roster less than half of that ago, it still is.
+        """
+        now = time.monotonic()
+        if now - self._enlisted_at < self._alive_ttl / 2:
+            return
+        if self.owner in _names(self._store.get(self._key("roster"))):
+            self._enlisted_at = now
+        elif self._change_roster(add=self.owner):
+            self._enlisted_at = now
 
     def _save(self) -> None:
+        """Write this process's list as it is now, whole.
+
+        A burst of slow conversations owes hundreds of replies at once, from many threads: one
+        thread writes at a time, and a call made meanwhile leaves its change to that thread,
+        which writes again before it returns. So the list is written as often as the store
+        allows, not once per change with every change rewriting all the others.
+        """
         with self._lock:
-            owed = dict(self._owed)
+            self._dirty = True
+            if self._saving:
+                return
+            self._saving = True
+        try:
+            while True:
+                with self._lock:
+                    if not self._dirty:
+                        return
+                    self._dirty = False
+                    entries = dict(self._entries)
+                self._write(entries)
+        except BaseException:
+            with self._lock:
+                self._dirty = True  # written at the next change or check
+            raise
+        finally:
+            with self._lock:
+                self._saving = False
+
+    def _write(self, entries: dict[str, str]) -> None:
         key = self._key("owed", self.owner)
-        if not owed:
+        if not entries:
             self._store.delete(key)
             return
-        self._store.set(key, _dumps(owed), self._ttl)
+        body = ",".join(f"{json.dumps(name)}:{entry}" for name, entry in entries.items())
+        self._store.set(key, ("{" + body + "}").encode(), self._ttl)
         self._store.set(self._key("alive", self.owner), b"1", self._alive_ttl)
 
     def _change_roster(self, *, add: str | None = None, remove: str | None = None) -> bool:
@@ -152,20 +204,18 @@ def _names(raw: bytes | None) -> list[str]:
     return [name for name in names if isinstance(name, str)] if isinstance(names, list) else []
 
 
-def _dumps(owed: dict[str, Push]) -> bytes:
+def _dumps(push: Push) -> str:
+    """One push as JSON, an entry of a list."""
     return json.dumps(
         {
-            key: {
-                "fields": push.fields,
-                "mode": push.mode.value,
-                "format": push.body_format.value,
-                "timestamp": push.timestamp,
-                "nonce": push.nonce,
-            }
-            for key, push in owed.items()
+            "fields": push.fields,
+            "mode": push.mode.value,
+            "format": push.body_format.value,
+            "timestamp": push.timestamp,
+            "nonce": push.nonce,
         },
         ensure_ascii=False,
-    ).encode()
+    )
 
 
 def _loads(raw: bytes) -> dict[str, Push]:
