@@ -14,6 +14,7 @@ in the TOML or JSON file WX_ACCOUNTS_FILE names, the environment winning over th
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import re
@@ -27,6 +28,7 @@ from dotenv import dotenv_values
 
 _T = TypeVar("_T")
 _E = TypeVar("_E", bound=Enum)
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: Any 43 such characters decode (leniently) to the 32-byte AES key: PROTOCOL.md §1.
 _AES_KEY = re.compile(r"[A-Za-z0-9]{43}")
@@ -134,6 +136,12 @@ class Settings:
     timestamp_tolerance: int = 300
     #: WX_MAX_BODY: largest accepted body in bytes; larger ones get 413.
     max_body: int = 64 * 1024
+    #: WX_TRUSTED_PROXIES: the proxies whose ``X-Real-IP`` names the client in refusal log
+    #: lines: loopback (nginx on this host) unless a container setup names its network.
+    trusted_proxies: tuple[IPNetwork, ...] = (
+        ipaddress.ip_network("127.0.0.0/8"),
+        ipaddress.ip_network("::1/128"),
+    )
     #: WX_STORE_URL: the store shared by all workers (ledger, access_token, pending replies).
     store_url: str = "sqlite:///instance/wx-push.db"
     #: WX_DEADLINE: seconds after which an answer leaves, whatever the handler is doing.
@@ -311,6 +319,7 @@ def _build(env: Mapping[str, str]) -> Settings:
         **own,
         timestamp_tolerance=_parse("WX_TIMESTAMP_TOLERANCE", top, _whole, 300),
         max_body=_parse("WX_MAX_BODY", top, _positive_int, 64 * 1024),
+        trusted_proxies=_parse("WX_TRUSTED_PROXIES", top, _networks, Settings.trusted_proxies),
         store_url=_parse("WX_STORE_URL", top, _store_url, Settings.store_url),
         deadline=_parse("WX_DEADLINE", top, _deadline, Settings.deadline),
         ledger_ttl=_parse("WX_LEDGER_TTL", top, _ledger_ttl, Settings.ledger_ttl),
@@ -594,6 +603,15 @@ def _bool(raw: str) -> bool:
     if lowered in {"0", "false", "no", "off"}:
         return False
     raise ValueError("use true or false")
+
+
+def _networks(raw: str) -> tuple[IPNetwork, ...]:
+    try:
+        return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(","))
+    except ValueError:
+        raise ValueError(
+            "use addresses or networks separated by commas, e.g. 127.0.0.1,172.16.0.0/12"
+        ) from None
 
 
 def _whole(raw: str) -> int:

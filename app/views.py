@@ -229,22 +229,24 @@ def internal_error(error: Exception) -> ResponseReturnValue:
 
 
 def _client_address() -> str:
-    """Who sent the request: behind a proxy on this host, the address it saw.
+    """Who sent the request: behind a trusted proxy, the address it saw.
 
     deploy/nginx.conf passes the client's address in ``X-Real-IP``; it is believed only from a
-    loopback peer (as gunicorn.conf.py trusts ``X-Forwarded-*``), and only when it is an
-    address, so a client can neither pose as another nor write into the log line.
+    peer in WX_TRUSTED_PROXIES (loopback unless set: nginx on this host, as gunicorn.conf.py
+    trusts ``X-Forwarded-*``), and only when it is an address, so a client can neither pose as
+    another nor write into the log line.
     """
     peer = request.remote_addr or "unknown"
     told = request.headers.get("X-Real-IP", "")
     if not told:
         return peer
     try:
-        trusted = ipaddress.ip_address(peer).is_loopback
+        sender = ipaddress.ip_address(peer)
         client = ipaddress.ip_address(told)
     except ValueError:
         return peer
-    return f"{client} via {peer}" if trusted else peer
+    proxies = _service(_account()).settings.trusted_proxies
+    return f"{client} via {peer}" if any(sender in net for net in proxies) else peer
 
 
 @bp.errorhandler(WeChatError)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def test_every_setting_is_read() -> None:
         WX_REQUIRE_ENCRYPTION="yes",
         WX_TIMESTAMP_TOLERANCE="0",
         WX_MAX_BODY="1024",
+        WX_TRUSTED_PROXIES="127.0.0.1, 172.16.0.0/12,fd00::/8",
     )
     assert settings == Settings(
         token="weixinpush2026",
@@ -50,6 +52,11 @@ def test_every_setting_is_read() -> None:
         require_encryption=True,
         timestamp_tolerance=0,
         max_body=1024,
+        trusted_proxies=(
+            ipaddress.ip_network("127.0.0.1/32"),
+            ipaddress.ip_network("172.16.0.0/12"),
+            ipaddress.ip_network("fd00::/8"),
+        ),
     )
 
 
@@ -86,6 +93,8 @@ def test_missing_dotenv_file_is_fine(tmp_path: Path) -> None:
         ({"WX_TIMESTAMP_TOLERANCE": "-1"}, "WX_TIMESTAMP_TOLERANCE", "whole number"),
         ({"WX_MAX_BODY": "0"}, "WX_MAX_BODY", "more than 0"),
         ({"WX_MAX_BODY": "64k"}, "WX_MAX_BODY", "whole number"),
+        ({"WX_TRUSTED_PROXIES": "nginx"}, "WX_TRUSTED_PROXIES", "addresses or networks"),
+        ({"WX_TRUSTED_PROXIES": "10.0.0.0/8,"}, "WX_TRUSTED_PROXIES", "separated by commas"),
     ],
 )
 def test_invalid_setting_names_itself_and_the_fix(

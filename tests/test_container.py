@@ -182,7 +182,11 @@ def test_compose_runs_the_service_behind_nginx_on_redis() -> None:
     app = services["app"]
     assert app["build"] == "."
     assert app["env_file"] == ".env"
-    assert app["environment"] == {"WX_STORE_URL": "redis://redis:6379/0"}
+    assert app["environment"] == {
+        "WX_STORE_URL": "redis://redis:6379/0",
+        # nginx is another container: its X-Real-IP names clients in refusal log lines
+        "WX_TRUSTED_PROXIES": "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16",
+    }
     assert "ports" not in app
     assert services["nginx"]["ports"] == ["80:80", "443:443"]
     for name, service in services.items():

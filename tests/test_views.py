@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import logging
 import random
@@ -372,6 +373,34 @@ def test_a_refusal_names_the_client_behind_the_local_proxy(
         environ_base={"REMOTE_ADDR": peer},
     )
     assert named in line
+
+
+def test_a_proxy_in_another_container_is_trusted_when_its_network_is_named(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """WX_TRUSTED_PROXIES names the network nginx connects from in a container setup; a peer
+    outside it is still not believed."""
+    proxies = (ipaddress.ip_network("172.16.0.0/12"),)
+    app = create_app(dataclasses.replace(settings, trusted_proxies=proxies))
+    client, wechat = app.test_client(), WeChatClient(app)
+    query, body = _safe_push(wechat)
+    forged = {**query, "signature": "f" * 40}
+    for peer, named in (
+        ("172.18.0.5", "from 203.0.113.9 via 172.18.0.5:"),
+        ("127.0.0.1", "from 127.0.0.1:"),  # loopback is no longer named
+        ("198.51.100.4", "from 198.51.100.4:"),
+    ):
+        caplog.clear()
+        _, line = _refused(
+            client,
+            caplog,
+            forged,
+            body,
+            headers={"X-Real-IP": "203.0.113.9"},
+            environ_base={"REMOTE_ADDR": peer},
+        )
+        assert named in line
+    app.extensions["wechat"].close()
 
 
 def test_bad_msg_signature(
