@@ -84,25 +84,29 @@ errorlog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 
 
+def _accounts(worker):  # type: ignore[no-untyped-def]
+    """The worker's ``app.extensions["wechat"]``, or None.
+
+    A worker whose app failed to load (a broken WX_HANDLERS module) has no ``wsgi`` and
+    nothing to start or finish; gunicorn has already logged why it failed.
+    """
+    app = getattr(worker, "wsgi", None)
+    return getattr(app, "extensions", {}).get("wechat")
+
+
 def post_worker_init(worker):  # type: ignore[no-untyped-def]
     """Start the service's periodic work in every worker, even one no push has reached yet:
     it adopts the replies owed late by a worker that died (app/lifecycle/outbox.py)."""
-    app = getattr(worker, "wsgi", None)
-    accounts = getattr(app, "extensions", {}).get("wechat")
+    accounts = _accounts(worker)
     if accounts is not None:
         accounts.start()
 
 
 def worker_exit(server, worker):  # type: ignore[no-untyped-def]
-    """Let handlers still running finish and deliver what users are owed before exiting.
-
-    A worker whose app failed to load (a broken WX_HANDLERS module) has no ``wsgi`` and
-    nothing to finish; gunicorn has already logged why it failed.
-    """
-    app = getattr(worker, "wsgi", None)
-    service = getattr(app, "extensions", {}).get("wechat")
-    if service is not None:
-        service.close()
+    """Let handlers still running finish and deliver what users are owed before exiting."""
+    accounts = _accounts(worker)
+    if accounts is not None:
+        accounts.close()
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]

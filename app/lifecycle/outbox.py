@@ -60,8 +60,8 @@ class Outbox:
         self._alive_ttl = alive_ttl
         #: This process's name in the roster: random, so that hosts never collide.
         self.owner: str = secrets.token_hex(8)
-        self._owed: dict[str, Push] = {}  # by the push key's stored form
-        self._entries: dict[str, str] = {}  # each push as JSON, made once
+        #: By the push key's stored form: each push, and its entry of the list (JSON, made once).
+        self._owed: dict[str, tuple[Push, str]] = {}
         self._lock = threading.Lock()
         # Writes of the list: one thread at a time writes it whole, again while others
         # changed it meanwhile (see _save).
@@ -77,8 +77,7 @@ class Outbox:
         """
         entry = _dumps(push)
         with self._lock:
-            self._owed[key] = push
-            self._entries[key] = entry
+            self._owed[key] = (push, entry)
         self._save()
         self._enlist()
 
@@ -87,13 +86,12 @@ class Outbox:
         with self._lock:
             if self._owed.pop(key, None) is None:
                 return
-            del self._entries[key]
         self._save()
 
     def owed(self) -> dict[str, Push]:
         """The pushes this process watches, by key."""
         with self._lock:
-            return dict(self._owed)
+            return {key: push for key, (push, _) in self._owed.items()}
 
     def adopt(self) -> dict[str, Push]:
         """Show this process alive, and take the lists of processes that show no life.
@@ -117,8 +115,7 @@ class Outbox:
                 adopted.update(_loads(taken))
         if adopted:
             with self._lock:
-                self._owed.update(adopted)
-                self._entries.update((key, _dumps(push)) for key, push in adopted.items())
+                self._owed.update((key, (push, _dumps(push))) for key, push in adopted.items())
             self._save()
             self._enlist()
         return adopted
@@ -157,7 +154,7 @@ class Outbox:
                     if not self._dirty:
                         return
                     self._dirty = False
-                    entries = dict(self._entries)
+                    entries = [(key, entry) for key, (_, entry) in self._owed.items()]
                 self._write(entries)
         except BaseException:
             with self._lock:
@@ -167,12 +164,12 @@ class Outbox:
             with self._lock:
                 self._saving = False
 
-    def _write(self, entries: dict[str, str]) -> None:
+    def _write(self, entries: list[tuple[str, str]]) -> None:
         key = self._key("owed", self.owner)
         if not entries:
             self._store.delete(key)
             return
-        body = ",".join(f"{json.dumps(name)}:{entry}" for name, entry in entries.items())
+        body = ",".join(f"{json.dumps(name)}:{entry}" for name, entry in entries)
         self._store.set(key, ("{" + body + "}").encode(), self._ttl)
         self._store.set(self._key("alive", self.owner), b"1", self._alive_ttl)
 

@@ -140,8 +140,7 @@ class WeChatService:
         """
         arrived = time.time()
         key = message.push_key
-        if not self._started:
-            self.start()
+        self.start()
         claim = self.ledger.begin(key, peek=self.delivery.kept_key(message.from_user_name))
         attempt = claim.attempt
         # Every attempt notes the customer-service window the message opened: the process that
