@@ -186,3 +186,13 @@ def test_periodic_work_repeats_until_shutdown_which_drops_it() -> None:
     time.sleep(0.15)
     assert done >= 4
     assert len(rounds) == done  # no round after shutdown
+
+
+def test_shutdown_drops_periodic_work_instead_of_running_it() -> None:
+    """Work due later is run at shutdown because users are owed it; a periodic look is not:
+    its round due after shutdown never runs."""
+    pool = HandlerPool(1)
+    rounds: list[float] = []
+    pool.every(3600, lambda: rounds.append(time.monotonic()))
+    pool.shutdown()
+    assert rounds == []
