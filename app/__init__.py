@@ -22,6 +22,7 @@ from .console import wx
 from .context import ctx as ctx
 from .extension import Accounts as Accounts
 from .extension import WeChatPush as WeChatPush
+from .lifecycle.clock import SYSTEM_CLOCK, Clock
 from .router import Router as Router
 from .wechat.messages import Event as Event
 from .wechat.messages import Message as Message
@@ -36,7 +37,7 @@ from .wechat.replies import VideoReply as VideoReply
 from .wechat.replies import VoiceReply as VoiceReply
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK) -> Flask:
     """Build the service: every configured account on a Flask app of its own.
 
     Each account answers at its path (WX_PATH for the default account), beside /healthz and,
@@ -47,12 +48,14 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     :param settings: tests pass their own; by default they are read from the environment and
         ``.env`` (see ``.env.example``).
+    :param clock: what deadlines and late work are timed by; tests of slow handlers pass a
+        :class:`~app.testing.ManualClock`.
     :raises ConfigError: a setting is missing or invalid.
     :raises HandlerLoadError: WX_HANDLERS names a module or attribute that cannot be loaded.
     """
     settings = settings if settings is not None else load_settings()
     logs.configure(settings.log_format)
     app = Flask(__name__, static_folder=None)
-    WeChatPush(app, settings=settings, healthz=True, metrics=settings.metrics)
+    WeChatPush(app, settings=settings, healthz=True, metrics=settings.metrics, clock=clock)
     app.cli.add_command(wx)
     return app

@@ -29,11 +29,13 @@ from config import DEFAULT_ACCOUNT, Settings, load_settings
 from . import demo, monitoring, scope
 from .clients import Clients
 from .context import Contexts
+from .lifecycle.clock import SYSTEM_CLOCK, Clock
 from .lifecycle.delivery import Delivery
 from .lifecycle.lease import LeaseKeeper
 from .lifecycle.ledger import Ledger
 from .lifecycle.outbox import Outbox
-from .lifecycle.runner import HandlerPool, HandlerRun
+from .lifecycle.runner import HandlerPool
+from .lifecycle.runs import HandlerRun
 from .lifecycle.service import WeChatService, build_account
 from .loops import Loops
 from .router import HandlerLoadError, Router, load_router
@@ -119,10 +121,16 @@ class WeChatPush:
         url_prefix: str = "",
         healthz: bool = False,
         metrics: bool = False,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if app is not None:
             self.init_app(
-                app, settings=settings, url_prefix=url_prefix, healthz=healthz, metrics=metrics
+                app,
+                settings=settings,
+                url_prefix=url_prefix,
+                healthz=healthz,
+                metrics=metrics,
+                clock=clock,
             )
 
     def init_app(
@@ -133,6 +141,7 @@ class WeChatPush:
         url_prefix: str = "",
         healthz: bool = False,
         metrics: bool = False,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> Accounts:
         """Serve every account of ``settings`` on ``app``, each at ``url_prefix`` + its path.
 
@@ -142,6 +151,8 @@ class WeChatPush:
             default account (WX_PATH=/wx) at ``/hooks/wechat/wx``.
         :param healthz: serve ``<url_prefix>/healthz``.
         :param metrics: serve ``<url_prefix>/metrics``.
+        :param clock: what deadlines and late work are timed by: the system's, or in a test a
+            :class:`~app.testing.ManualClock`, which plays slow handlers without sleeping.
         :return: the accounts, also at ``app.extensions["wechat"]``.
         :raises ConfigError: a setting is missing or invalid.
         :raises HandlerLoadError: an account's WX_HANDLERS cannot be loaded.
@@ -151,7 +162,7 @@ class WeChatPush:
         if url_prefix and (not url_prefix.startswith("/") or url_prefix.endswith("/")):
             raise ValueError(f"url_prefix must start with '/' and not end with one: {url_prefix!r}")
         settings = settings if settings is not None else load_settings()
-        accounts = open_accounts(settings, url_prefix, app_context=app.app_context)
+        accounts = open_accounts(settings, url_prefix, app_context=app.app_context, clock=clock)
         app.extensions["wechat"] = accounts
         for name, path in accounts.paths.items():
             blueprint = "wechat" if name == DEFAULT_ACCOUNT else f"wechat_{name}"
@@ -163,17 +174,22 @@ class WeChatPush:
 
 
 def open_accounts(
-    settings: Settings, url_prefix: str = "", *, app_context: AppContext = nullcontext
+    settings: Settings,
+    url_prefix: str = "",
+    *,
+    app_context: AppContext = nullcontext,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> Accounts:
     """Open the store and build a service for every account of ``settings``.
 
     :param app_context: the Flask app's ``app_context``, which handlers run in.
+    :param clock: what the services time deadlines and late work by.
     """
     served = settings.each_account()
     store = open_shared_store(settings.store_url)
     try:
         services = {
-            account.name: build_service(account, store, app_context=app_context)
+            account.name: build_service(account, store, app_context=app_context, clock=clock)
             for account in served
         }
     except BaseException:
@@ -184,17 +200,22 @@ def open_accounts(
 
 
 def build_service(
-    settings: Settings, store: Store, *, app_context: AppContext = nullcontext
+    settings: Settings,
+    store: Store,
+    *,
+    app_context: AppContext = nullcontext,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> WeChatService:
     """The service of one account (``settings`` from :meth:`Settings.each_account`) on the
     shared ``store``. Nothing starts a thread until a push arrives.
 
     :param app_context: what handlers run inside: the Flask app's ``app_context``.
+    :param clock: what deadlines, the retry window and late work are timed by.
     """
     router = _router(settings)
     space = namespace(settings)
-    ledger = Ledger(store, namespace=space, ttl=settings.ledger_ttl)
-    pool = AccountPool(settings.handler_threads, account=settings.name)
+    ledger = Ledger(store, namespace=space, ttl=settings.ledger_ttl, clock=clock)
+    pool = AccountPool(settings.handler_threads, account=settings.name, clock=clock)
     # What handlers reach (app.context): the API clients, the loops of async handlers, the
     # users' sessions and customer-service windows.
     loops = Loops()
@@ -217,9 +238,10 @@ def build_service(
         ledger=ledger,
         pool=pool,
         delivery=delivery,
-        leases=AccountLeases(ledger, interval=LEASE_RENEWAL, account=settings.name),
+        leases=AccountLeases(ledger, interval=LEASE_RENEWAL, account=settings.name, clock=clock),
         contexts=contexts,
         outbox=Outbox(store, namespace=space, ttl=settings.ledger_ttl),
+        clock=clock,
     )
 
 
@@ -250,8 +272,8 @@ class AccountPool(HandlerPool):
     """An account's handler pool: all it runs, runs in the account's :mod:`scope`, so log lines
     and metrics of handler runs and late deliveries name the account on any thread."""
 
-    def __init__(self, threads: int, *, account: str) -> None:
-        super().__init__(threads)
+    def __init__(self, threads: int, *, account: str, clock: Clock = SYSTEM_CLOCK) -> None:
+        super().__init__(threads, clock=clock)
         self.account = account
 
     def run(self, work: Callable[[], _T]) -> HandlerRun[_T]:
@@ -274,8 +296,10 @@ class AccountLeases(LeaseKeeper):
     outside the account's scope otherwise.
     """
 
-    def __init__(self, ledger: Ledger, *, interval: float, account: str) -> None:
-        super().__init__(ledger, interval=interval)
+    def __init__(
+        self, ledger: Ledger, *, interval: float, account: str, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
+        super().__init__(ledger, interval=interval, clock=clock)
         self.account = account
 
     def hold(self, push_key: PushKey) -> None:

@@ -18,6 +18,16 @@ What handlers leave behind can be read too: :attr:`WeChatClient.sent` lists the
 customer-service messages the app sent, and :meth:`WeChatClient.session` a user's session.
 With ``WeChatClient(app, api=FakeAPI())`` the app's API calls go to :class:`FakeAPI`, in
 process, instead of WeChat.
+
+Slow handlers are played without sleeping: build the app with ``create_app(settings,
+clock=ManualClock())``, let the stand-in for the slow call sleep on that clock, send each
+attempt with :meth:`WeChatClient.post_in_background`, and move time with
+:meth:`ManualClock.advance`::
+
+    attempt = wechat.post_in_background(query, body)
+    clock.until_waiting(2)            # the attempt waits, the handler "thinks"
+    clock.advance(5)                  # WeChat's deadline passes
+    assert attempt.result().lapsed    # so WeChat will try again
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +49,7 @@ from flask import Flask
 from config import Settings
 
 from .extension import Accounts
+from .lifecycle.clock import ManualClock as ManualClock
 from .lifecycle.service import build_account
 from .wechat import codec
 from .wechat.codec import BodyFormat, Fields
@@ -276,6 +288,21 @@ class WeChatClient(PushBuilder):
         for _ in range(attempts - 1):
             result = self.post(query, body)
         return result
+
+    def post_in_background(self, query: Mapping[str, str], body: bytes) -> Future[PushResult]:
+        """POST a built push from a thread of its own; the future holds what :meth:`post`
+        returns. For an attempt that waits on a :class:`ManualClock`, which this thread then
+        advances."""
+        pending: Future[PushResult] = Future()
+
+        def attempt() -> None:
+            try:
+                pending.set_result(self.post(query, body))
+            except BaseException as e:  # handed to whoever reads the future
+                pending.set_exception(e)
+
+        threading.Thread(target=attempt, name="wx-test-attempt", daemon=True).start()
+        return pending
 
     def post(self, query: Mapping[str, str], body: bytes) -> PushResult:
         """POST a built push to the app and read the answer the way WeChat would."""

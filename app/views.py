@@ -14,7 +14,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
-import time
 from collections.abc import Mapping
 
 from flask import Blueprint, Response, current_app, request
@@ -55,8 +54,9 @@ def callback(account: str) -> Response:
 def _answer(service: WeChatService) -> Response:
     """The callback for the account ``service`` serves."""
     settings = service.settings
-    started = time.monotonic() - _queued_for(settings.deadline)
-    now = int(time.time())
+    clock = service.clock
+    started = clock.monotonic() - _queued_for(settings.deadline, clock.time())
+    now = int(clock.time())
     query = _query()
     if request.method == "GET":
         echostr = verify_handshake(
@@ -74,7 +74,7 @@ def _answer(service: WeChatService) -> Response:
     )
     message = parse_message(push.fields)
     answer = service.answer(push, message, deadline=started + settings.deadline)
-    _log_push(settings, message, answer, started)
+    _log_push(settings, message, answer, clock.monotonic() - started)
     if answer is None:
         return _lapse()
     return Response(answer.body, mimetype=answer.mimetype)
@@ -122,7 +122,7 @@ def _read_body(limit: int) -> bytes:
     return body
 
 
-def _log_push(settings: Settings, message: Message, answer: Answer | None, started: float) -> None:
+def _log_push(settings: Settings, message: Message, answer: Answer | None, took: float) -> None:
     """One line per push: who, what, how it ended and how long it took; content only on request.
 
     The push is counted either way; the line's fields are made only when it will be written.
@@ -136,7 +136,7 @@ def _log_push(settings: Settings, message: Message, answer: Answer | None, start
     metrics.PUSHES.labels(_metric_type(message), outcome).inc()
     if not logger.isEnabledFor(logging.INFO):
         return
-    latency_ms = round((time.monotonic() - started) * 1000, 1)
+    latency_ms = round(took * 1000, 1)
     msg_type = message.msg_type
     if isinstance(message, Event):
         msg_type = f"event:{message.event}"
@@ -178,12 +178,13 @@ def _metric_type(message: Message) -> str:
     return type(message).MSG_TYPE
 
 
-def _queued_for(deadline: float) -> float:
+def _queued_for(deadline: float, now: float) -> float:
     """Seconds the request waited before reaching us, from nginx's ``X-Request-Start``.
 
     WeChat's five seconds run from its connection, not from when a worker thread got to the
     request; behind nginx (deploy/nginx.conf sets ``X-Request-Start: t=<msec>``) the time
     spent queued counts against the deadline too. Absent or implausible values count as 0.
+    ``now`` is the Unix time the service goes by.
     The environ is read directly: ``request.headers`` builds a mapping and, for the usual absent
     header, raises and catches a KeyError, four times the cost.
     """
@@ -191,7 +192,7 @@ def _queued_for(deadline: float) -> float:
     if not header:
         return 0.0
     try:
-        queued = time.time() - float(header.removeprefix("t="))
+        queued = now - float(header.removeprefix("t="))
     except ValueError:
         return 0.0
     return queued if 0.0 < queued < deadline else 0.0

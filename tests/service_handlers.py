@@ -10,13 +10,15 @@ import os
 import re
 import signal
 import threading
-import time
 from collections import Counter
 
 from app import Article, NewsReply, Router, TextReply, TransferCustomerServiceReply
+from app.lifecycle.clock import SYSTEM_CLOCK, Clock
 from app.wechat.messages import Event, Message, TextMessage
 
 router = Router()
+#: What the ``sleep`` handler sleeps on.
+clock: Clock = SYSTEM_CLOCK
 calls: Counter[str] = Counter()
 _lock = threading.Lock()
 
@@ -59,8 +61,10 @@ def transfer(message: TextMessage) -> TransferCustomerServiceReply:
 
 @router.regex(r"^sleep (\d+(?:\.\d+)?)$")
 def sleep(message: TextMessage, match: re.Match[str]) -> TextReply:
+    """A slow handler: sleeps on :data:`clock`, which tests of the slow path swap for the
+    :class:`~app.testing.ManualClock` their app runs on."""
     record(message)
-    time.sleep(float(match.group(1)))
+    clock.sleep(float(match.group(1)))
     return TextReply(f"slept {match.group(1)}")
 
 

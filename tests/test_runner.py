@@ -11,7 +11,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 import gevent
 import pytest
 
-from app.lifecycle import runner
+from app.lifecycle import runs
 from app.lifecycle.runner import HandlerPool
 
 
@@ -144,7 +144,7 @@ def test_no_more_handlers_run_at_once_than_the_pool_has_threads() -> None:
 def test_greenlets_waiting_for_runs_yield_to_each_other(monkeypatch: pytest.MonkeyPatch) -> None:
     """Under gevent a waiting greenlet yields: many wait at once, each gets its own run's
     result, one that times out goes on, and the loop keeps turning meanwhile."""
-    monkeypatch.setattr(runner, "cooperative", lambda: True)
+    monkeypatch.setattr(runs, "cooperative", lambda: True)
     pool = HandlerPool(40)
     never = threading.Event()
     ticks = [0]

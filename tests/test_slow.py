@@ -1,7 +1,10 @@
 """Slow handlers: the deadline holds, retries get the late result, nothing runs twice or is lost.
 
-These tests use a 1-second deadline. Time bounds are generous (a full second of slack) and only
-tell "answered at the deadline" apart from "waited for a handler that sleeps far longer".
+These tests use a 1-second deadline. Most run the app on a :class:`ManualClock`, on which the
+``sleep`` handler sleeps too: each attempt waits out its deadline when the test advances the
+clock, so the slow path is played in a fixed order without sleeping. The few on real time keep
+generous bounds (a full second of slack) that only tell "answered at the deadline" apart from
+"waited for a handler that sleeps far longer".
 """
 
 from __future__ import annotations
@@ -11,17 +14,16 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from flask import Flask
 
 from app import create_app
-from app.lifecycle import ledger as ledger_module
 from app.lifecycle import service as service_module
+from app.lifecycle.clock import SYSTEM_CLOCK, Clock
 from app.lifecycle.service import WeChatService
 from app.logs import pseudonym
-from app.testing import PushResult, WeChatClient
+from app.testing import ManualClock, PushResult, WeChatClient
 from app.wechat.codec import BodyFormat
 from app.wechat.messages import parse_message
 from app.wechat.replies import TextReply
@@ -32,15 +34,18 @@ from tests.conftest import APPID
 from tests.fakewechat import FakeWeChat
 
 SLACK = 1.0
+#: The settings' WX_DEADLINE (tests/conftest.py).
+DEADLINE = 1.0
 
 
 @pytest.fixture
 def make_app(settings: Settings) -> Iterator[object]:
     apps: list[Flask] = []
 
-    def make(**changes: object) -> Flask:
+    def make(*, clock: Clock = SYSTEM_CLOCK, **changes: object) -> Flask:
         app = create_app(
-            dataclasses.replace(settings, handlers="tests.service_handlers", **changes)  # type: ignore[arg-type]
+            dataclasses.replace(settings, handlers="tests.service_handlers", **changes),  # type: ignore[arg-type]
+            clock=clock,
         )
         apps.append(app)
         return app
@@ -71,24 +76,64 @@ def attempts(
     return timed
 
 
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
+    """The clock a test's app runs on, which the ``sleep`` handler sleeps on too."""
+    manual = ManualClock()
+    monkeypatch.setattr(service_handlers, "clock", manual)
+    return manual
+
+
+def push_of(wechat: WeChatClient, content: str) -> tuple[dict[str, str], bytes]:
+    """The query and body of one text push, built once so that retries repeat it."""
+    return wechat.build(wechat.complete({"MsgType": "text", "Content": content}))
+
+
+def out_waited(
+    clock: ManualClock, wechat: WeChatClient, push: tuple[dict[str, str], bytes]
+) -> PushResult:
+    """One attempt that waits out its whole deadline while the handler sleeps on."""
+    pending = wechat.post_in_background(*push)
+    clock.until_waiting(2)  # the attempt, and the handler asleep
+    clock.advance(DEADLINE)
+    return pending.result(timeout=5)
+
+
+def wake_handler(clock: ManualClock, app: Flask, seconds: float) -> None:
+    """Let the sleeping handler's remaining ``seconds`` pass, and what its run left behind be
+    done (late delivery, a kept reply)."""
+    clock.advance(seconds)
+    service = app.extensions["wechat"].service()
+    limit = time.monotonic() + 5
+    while not service.pool.idle():
+        assert time.monotonic() < limit, "the run and its late work did not finish"
+        time.sleep(0.005)
+
+
 def runs(user: str) -> int:
     return sum(n for key, n in service_handlers.calls.items() if key.startswith(f"msg:{user}:"))
 
 
-def test_retry_strategy_answers_a_retry_with_the_late_reply(make_app: object) -> None:
-    app = make_app()  # type: ignore[operator]
-    wechat = WeChatClient(app)
-    (first, first_took), (second, _), (third, _) = attempts(wechat, "sleep 1.5", 3, "oRetry")
-    assert first.lapsed
-    assert first_took < 1.0 + SLACK
-    assert second.reply == TextReply("slept 1.5")
-    assert third.body == second.body
+def test_retry_strategy_answers_a_retry_with_the_late_reply(
+    make_app: object, clock: ManualClock
+) -> None:
+    app = make_app(clock=clock)  # type: ignore[operator]
+    wechat = WeChatClient(app, user="oRetry")
+    push = push_of(wechat, "sleep 1.5")
+    assert out_waited(clock, wechat, push).lapsed
+    second = wechat.post_in_background(*push)
+    clock.until_waiting(2)
+    clock.advance(0.5)  # the handler finishes while the retry waits
+    assert second.result(timeout=5).reply == TextReply("slept 1.5")
+    assert wechat.post(*push).body == second.result().body
     assert runs("oRetry") == 1
 
 
 def test_a_handler_outliving_its_lease_time_is_never_taken_over(
     make_app: object, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # On real time: what keeps the push from a takeover is the lease renewed in the store,
+    # whose expiry is the store's own (real seconds), not the service's clock.
     app = make_app()  # type: ignore[operator]
     wechat = WeChatClient(app, user="oLong")
     push = wechat.complete({"MsgType": "text", "Content": f"sleep {LEASE_TTL + 3}"})
@@ -103,15 +148,15 @@ def test_a_handler_outliving_its_lease_time_is_never_taken_over(
 
 
 def test_the_last_attempt_answers_success_and_the_reply_waits_for_the_next_message(
-    make_app: object,
+    make_app: object, clock: ManualClock
 ) -> None:
-    app = make_app()  # type: ignore[operator]
+    app = make_app(clock=clock)  # type: ignore[operator]
     wechat = WeChatClient(app, user="oLate")
-    timed = attempts(wechat, "sleep 3.5", 3, "oLate")
-    assert [r.lapsed for r, _ in timed] == [True, True, False]
-    assert timed[2][0].success
-    assert all(took < 1.0 + SLACK for _, took in timed)
-    time.sleep(1.5)  # the handler finishes; no AppSecret, so the reply is kept
+    push = push_of(wechat, "sleep 3.5")
+    answers = [out_waited(clock, wechat, push) for _ in range(3)]
+    assert [a.lapsed for a in answers] == [True, True, False]
+    assert answers[2].success
+    wake_handler(clock, app, 0.5)  # no AppSecret, so the reply is kept
     follow_up = wechat.text("are you there?")
     assert follow_up.reply == TextReply("slept 3.5\n\necho: are you there?")
     assert wechat.text("again").reply == TextReply("echo: again")
@@ -119,24 +164,24 @@ def test_the_last_attempt_answers_success_and_the_reply_waits_for_the_next_messa
 
 
 def test_customer_service_strategy_answers_success_at_the_first_deadline(
-    make_app: object,
+    make_app: object, clock: ManualClock
 ) -> None:
-    app = make_app(slow_strategy=SlowStrategy.CUSTOMER_SERVICE)  # type: ignore[operator]
+    app = make_app(slow_strategy=SlowStrategy.CUSTOMER_SERVICE, clock=clock)  # type: ignore[operator]
     wechat = WeChatClient(app, user="oCS")
-    (first, took), (retry, _) = attempts(wechat, "sleep 1.5", 2, "oCS")
-    assert first.success
-    assert took < 1.0 + SLACK
-    assert retry.body == b"success"
-    time.sleep(1.0)
+    push = push_of(wechat, "sleep 1.5")
+    assert out_waited(clock, wechat, push).success
+    assert wechat.post(*push).body == b"success"  # the retry, answered from the ledger at once
+    wake_handler(clock, app, 0.5)
     assert wechat.text("next").reply == TextReply("slept 1.5\n\necho: next")
 
 
 def test_slow_path_log_lines_name_the_user_by_pseudonym_only(
-    make_app: object, caplog: pytest.LogCaptureFixture
+    make_app: object, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = make_app(slow_strategy=SlowStrategy.CUSTOMER_SERVICE)  # type: ignore[operator]
-    attempts(WeChatClient(app, user="oPrivate"), "sleep 1.5", 1, "oPrivate")
-    time.sleep(1.0)
+    app = make_app(slow_strategy=SlowStrategy.CUSTOMER_SERVICE, clock=clock)  # type: ignore[operator]
+    wechat = WeChatClient(app, user="oPrivate")
+    out_waited(clock, wechat, push_of(wechat, "sleep 1.5"))
+    wake_handler(clock, app, 0.5)
     assert "missed the deadline" in caplog.text
     assert "kept for the user's next message" in caplog.text
     assert "oPrivate" not in caplog.text
@@ -144,34 +189,38 @@ def test_slow_path_log_lines_name_the_user_by_pseudonym_only(
 
 
 def test_a_kept_reply_is_stored_under_a_hash_of_the_openid(
-    make_app: object, tmp_path: Path
+    make_app: object, clock: ManualClock, tmp_path: Path
 ) -> None:
     app = make_app(  # type: ignore[operator]
-        slow_strategy=SlowStrategy.CUSTOMER_SERVICE, store_url=f"sqlite:///{tmp_path}/s.db"
+        slow_strategy=SlowStrategy.CUSTOMER_SERVICE,
+        store_url=f"sqlite:///{tmp_path}/s.db",
+        clock=clock,
     )
-    attempts(WeChatClient(app, user="oKeptPrivately"), "sleep 1.5", 1, "oKeptPrivately")
-    time.sleep(1.0)
+    wechat = WeChatClient(app, user="oKeptPrivately")
+    out_waited(clock, wechat, push_of(wechat, "sleep 1.5"))
+    wake_handler(clock, app, 0.5)
     with sqlite3.connect(tmp_path / "s.db") as db:
         keys = [key for (key,) in db.execute("SELECT key FROM store")]
     assert any(key.startswith("user:") for key in keys)
     assert not [key for key in keys if key.startswith("user:") and "oKeptPrivately" in key]
 
 
-def test_a_handler_outliving_the_ledger_still_delivers_its_reply(make_app: object) -> None:
-    app = make_app(ledger_ttl=1.2)  # type: ignore[operator]  # below the minimum, to be quick
+def test_a_handler_outliving_the_ledger_still_delivers_its_reply(
+    make_app: object, clock: ManualClock
+) -> None:
+    app = make_app(ledger_ttl=1.2, clock=clock)  # type: ignore[operator]  # below the minimum
     wechat = WeChatClient(app, user="oForgotten")
-    ((first, _),) = attempts(wechat, "sleep 1.5", 1, "oForgotten")
-    assert first.lapsed
-    time.sleep(1.0)  # finished after the ledger forgot the push; WeChat did not come back
+    assert out_waited(clock, wechat, push_of(wechat, "sleep 1.5")).lapsed
+    # It finishes after the ledger forgot the push, and WeChat did not come back.
+    wake_handler(clock, app, 0.5)
     assert wechat.text("next").reply == TextReply("slept 1.5\n\necho: next")
 
 
-def test_off_strategy_drops_the_late_reply(make_app: object) -> None:
-    app = make_app(slow_strategy=SlowStrategy.OFF)  # type: ignore[operator]
+def test_off_strategy_drops_the_late_reply(make_app: object, clock: ManualClock) -> None:
+    app = make_app(slow_strategy=SlowStrategy.OFF, clock=clock)  # type: ignore[operator]
     wechat = WeChatClient(app, user="oOff")
-    ((first, _),) = attempts(wechat, "sleep 1.5", 1, "oOff")
-    assert first.success
-    time.sleep(1.0)
+    assert out_waited(clock, wechat, push_of(wechat, "sleep 1.5")).success
+    wake_handler(clock, app, 0.5)
     assert wechat.text("next").reply == TextReply("echo: next")
 
 
@@ -214,20 +263,19 @@ def _wait_for_messages(fake: FakeWeChat, count: int, timeout: float = 5.0) -> No
 
 
 def test_late_reply_goes_by_the_customer_service_api_once(
-    make_app: object, fake_api: FakeWeChat
+    make_app: object, clock: ManualClock, fake_api: FakeWeChat
 ) -> None:
     app = make_app(  # type: ignore[operator]
         appsecret=fake_api.secret,
         api_base=fake_api.url,
         slow_strategy=SlowStrategy.CUSTOMER_SERVICE,
+        clock=clock,
     )
     wechat = WeChatClient(app, user="oCustomer")
-    (first, took), (retry, _) = attempts(wechat, "sleep 1.5", 2, "oCustomer")
-    assert first.success
-    assert took < 1.0 + SLACK
-    assert retry.body == b"success"
-    _wait_for_messages(fake_api, 1)
-    time.sleep(0.3)  # nothing else may follow
+    push = push_of(wechat, "sleep 1.5")
+    assert out_waited(clock, wechat, push).success
+    assert wechat.post(*push).body == b"success"
+    wake_handler(clock, app, 0.5)
     assert fake_api.messages == [
         {"touser": "oCustomer", "msgtype": "text", "text": {"content": "slept 1.5"}}
     ]
@@ -237,7 +285,7 @@ def test_late_reply_goes_by_the_customer_service_api_once(
 
 
 def test_a_push_taken_over_from_a_dead_process_is_delivered_late_by_the_api(
-    make_app: object, fake_api: FakeWeChat, monkeypatch: pytest.MonkeyPatch
+    make_app: object, clock: ManualClock, fake_api: FakeWeChat
 ) -> None:
     """The process that claimed attempt 1 died before writing the user's window to the store;
     the retry that takes the push over notes the window itself, so its late reply goes by the
@@ -246,6 +294,7 @@ def test_a_push_taken_over_from_a_dead_process_is_delivered_late_by_the_api(
         appsecret=fake_api.secret,
         api_base=fake_api.url,
         slow_strategy=SlowStrategy.CUSTOMER_SERVICE,
+        clock=clock,
     )
     wechat = WeChatClient(app, user="oOrphan")
     push = {
@@ -259,15 +308,13 @@ def test_a_push_taken_over_from_a_dead_process_is_delivered_late_by_the_api(
     query, body = wechat.build(push)
     service: WeChatService = app.extensions["wechat"].service()
     key = parse_message({name: str(value) for name, value in push.items()}).push_key
-    with monkeypatch.context() as past:  # attempt 1 was claimed a lease ago, by a process now dead
-        claimed = time.time() - LEASE_TTL - 1
-        past.setattr(ledger_module, "time", SimpleNamespace(time=lambda: claimed))
-        assert service.ledger.begin(key).attempt == 1
+    assert service.ledger.begin(key).attempt == 1  # by a process that then died
+    clock.advance(LEASE_TTL + 1)
 
-    retry = wechat.post(query, body)
+    retry = out_waited(clock, wechat, (query, body))
 
     assert retry.body == b"success"  # taken over, then "success" at the deadline
-    _wait_for_messages(fake_api, 1)
+    wake_handler(clock, app, 0.2)
     assert fake_api.messages == [
         {"touser": "oOrphan", "msgtype": "text", "text": {"content": "slept 1.2"}}
     ]
@@ -275,13 +322,13 @@ def test_a_push_taken_over_from_a_dead_process_is_delivered_late_by_the_api(
 
 
 def test_retry_strategy_delivers_by_api_after_the_last_attempt(
-    make_app: object, fake_api: FakeWeChat
+    make_app: object, clock: ManualClock, fake_api: FakeWeChat
 ) -> None:
-    app = make_app(appsecret=fake_api.secret, api_base=fake_api.url)  # type: ignore[operator]
+    app = make_app(appsecret=fake_api.secret, api_base=fake_api.url, clock=clock)  # type: ignore[operator]
     wechat = WeChatClient(app, user="oRetryApi")
-    timed = attempts(wechat, "sleep 3.5", 3, "oRetryApi")
-    assert [r.lapsed for r, _ in timed] == [True, True, False]
-    _wait_for_messages(fake_api, 1)
+    push = push_of(wechat, "sleep 3.5")
+    assert [out_waited(clock, wechat, push).lapsed for _ in range(3)] == [True, True, False]
+    wake_handler(clock, app, 0.5)
     assert [m["text"]["content"] for m in fake_api.messages] == ["slept 3.5"]
 
 
@@ -326,26 +373,20 @@ def test_wechat_s_last_attempt_is_told_by_its_arrival_since_create_time(
     assert ("lapsed" if result.lapsed else "success" if result.success else "other") == expected
 
 
-class _FakeClock:
-    """Stands in for the service module's ``time``: sleeping moves the clock, nothing waits."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def monotonic(self) -> float:
-        return self.now
+class _SleepAdvances(ManualClock):
+    """A clock that a sleep moves on at once: nothing else waits on it here."""
 
     def sleep(self, seconds: float) -> None:
-        self.now += seconds
+        self.advance(seconds)
 
 
-def test_a_following_attempt_polls_up_to_its_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_following_attempt_polls_up_to_its_deadline() -> None:
     # Pauses grew to 250 ms and polling stopped at the last one that fitted, so an attempt
     # could give away a quarter of its window and lapse though the run finished in time.
-    clock = _FakeClock()
-    monkeypatch.setattr(service_module, "time", clock)
-    deadline = clock.now + 1.0
-    polls = [clock.now for _ in WeChatService._polls(deadline)]
-    assert polls[0] == 100.0
+    clock = _SleepAdvances()
+    start = clock.monotonic()
+    deadline = start + 1.0
+    polls = [clock.monotonic() for _ in service_module._polls(clock, deadline)]
+    assert polls[0] == start
     assert deadline - polls[-1] <= 0.005 + 1e-9
     assert max(b - a for a, b in zip(polls, polls[1:], strict=False)) <= 0.25 + 1e-9

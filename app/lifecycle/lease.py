@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 from .. import metrics
 from ..wechat.identity import PushKey
+from .clock import SYSTEM_CLOCK, Clock
 from .ledger import Ledger
 
 logger = logging.getLogger(__name__)
@@ -39,8 +39,18 @@ class LeaseKeeper:
     counts the runs in progress.
     """
 
-    def __init__(self, ledger: Ledger, *, interval: float, hung_after: float = HUNG_AFTER) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        interval: float,
+        hung_after: float = HUNG_AFTER,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        """:param clock: what a run's start and claim are timed by; renewing keeps to real
+        seconds, as the store's expiry of a lease does."""
         self._ledger = ledger
+        self._clock = clock
         self._interval = interval
         self._hung_after = hung_after
         # Plain dict and set, whose single operations are atomic: hold() and release() are on
@@ -57,7 +67,7 @@ class LeaseKeeper:
         The thread starts on first use, inside the worker process: a thread started before
         gunicorn forks would not exist in the workers.
         """
-        self._held[push_key] = (time.monotonic(), time.time())
+        self._held[push_key] = (self._clock.monotonic(), self._clock.time())
         metrics.HANDLERS_RUNNING.inc()
         if self._thread is None:
             with self._lock:
@@ -81,7 +91,7 @@ class LeaseKeeper:
 
     def _renew(self) -> None:
         while not self._stop.wait(self._interval):
-            now = time.monotonic()
+            now = self._clock.monotonic()
             for push_key, (started, claimed_at) in list(self._held.items()):
                 try:
                     self._ledger.renew(push_key, claimed_at=claimed_at)

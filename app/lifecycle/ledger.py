@@ -30,13 +30,13 @@ Every entry expires after the ledger's TTL; WeChat's retries end within about 15
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from ..store import Store
 from ..wechat.identity import PushKey
 from ..wechat.timing import LEASE_TTL
+from .clock import SYSTEM_CLOCK, Clock
 
 #: WeChat makes three attempts; a few more leave room for a duplicate from a proxy.
 MAX_ATTEMPTS = 10
@@ -75,10 +75,19 @@ class Ledger:
     """Records the life of each push in a :class:`~app.store.Store` shared by all workers."""
 
     def __init__(
-        self, store: Store, *, namespace: str, ttl: float, lease_ttl: float = LEASE_TTL
+        self,
+        store: Store,
+        *,
+        namespace: str,
+        ttl: float,
+        lease_ttl: float = LEASE_TTL,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        """:param namespace: keeps two accounts sharing one store apart, e.g. the AppID."""
+        """:param namespace: keeps two accounts sharing one store apart, e.g. the AppID.
+        :param clock: whose Unix time a claim records and :meth:`orphaned` compares with.
+        """
         self._store = store
+        self._clock = clock
         self._prefix = f"ledger:{namespace}:"
         self._ttl = ttl
         self._lease_ttl = lease_ttl
@@ -92,7 +101,7 @@ class Ledger:
         :param peek: a store key to read in the same round trip as the first claim (whether
             the user has a kept reply), so the common path stays at two round trips.
         """
-        claimed_at = f"{time.time():.3f}".encode()
+        claimed_at = f"{self._clock.time():.3f}".encode()
         first = self._key(push, "attempt:1")
         if peek is None:
             added, peeked = self._store.add(first, claimed_at, self._ttl), None
@@ -128,7 +137,7 @@ class Ledger:
         if self._store.get(self._key(push, "lease")) is not None:
             return False
         claimed_at = self._store.get(self._key(push, "attempt:1"))
-        return claimed_at is not None and time.time() - float(claimed_at) > self._lease_ttl
+        return claimed_at is not None and self._clock.time() - float(claimed_at) > self._lease_ttl
 
     def take_over(self, push: PushKey) -> bool:
         """Take an :meth:`orphaned` push's lease; True for exactly one caller, False if alive."""

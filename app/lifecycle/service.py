@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from collections.abc import Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -51,11 +50,13 @@ from ..wechat.replies import Reply, make_reply
 from ..wechat.timing import RETRY_WINDOW, is_last_attempt
 from ..window import Contact
 from . import policy
+from .clock import SYSTEM_CLOCK, Clock
 from .delivery import Delivery
 from .lease import LeaseKeeper
 from .ledger import SUCCESS, Answer, Ledger, Result
 from .outbox import CHECK_INTERVAL, Outbox
-from .runner import HandlerPool, HandlerRun
+from .runner import HandlerPool
+from .runs import HandlerRun
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class WeChatService:
         leases: LeaseKeeper,
         contexts: Contexts,
         outbox: Outbox,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings
         self.account = account
@@ -104,6 +106,8 @@ class WeChatService:
         #: What handlers reach besides the message (:mod:`app.context`).
         self.contexts = contexts
         self.outbox = outbox
+        #: What deadlines, the retry window and late work are timed by; the pool's too.
+        self.clock = clock
         self._started = False
         #: Runs of this process by push: a retry landing here waits on the run itself, with no
         #: store round trip; entries leave once the push is answered or its result recorded.
@@ -138,7 +142,7 @@ class WeChatService:
 
         :return: the answer, or None when this attempt should lapse so that WeChat retries.
         """
-        arrived = time.time()
+        arrived = self.clock.time()
         key = message.push_key
         self.start()
         claim = self.ledger.begin(key, peek=self.delivery.kept_key(message.from_user_name))
@@ -195,7 +199,7 @@ class WeChatService:
     def _wait(self, run: _Run, push: Push, message: Message, deadline: float) -> Result | None:
         """The run's result if it is ready by the deadline, else None."""
         try:
-            return self.pool.wait(run.future, max(0.0, deadline - time.monotonic()))
+            return self.pool.wait(run.future, max(0.0, deadline - self.clock.monotonic()))
         except FutureTimeout:
             return None
 
@@ -216,7 +220,7 @@ class WeChatService:
             after its attempt stopped waiting; or the run this attempt started after taking
             the push over (to be waited on like a run of its own); None at the deadline.
         """
-        for _ in self._polls(deadline):
+        for _ in _polls(self.clock, deadline):
             answer = self.ledger.answer(key)
             if answer is not None:
                 return answer
@@ -284,23 +288,8 @@ class WeChatService:
     def render(self, push: Push, fields: dict[str, Any]) -> Answer:
         """Seal reply fields the way the push came: same format, encrypted if it was."""
         nonce = str(secrets.randbelow(10**10))
-        body = seal(fields, push, self.account, now=int(time.time()), nonce=nonce)
+        body = seal(fields, push, self.account, now=int(self.clock.time()), nonce=nonce)
         return Answer(body, _MIMETYPES[push.body_format])
-
-    @staticmethod
-    def _polls(deadline: float) -> Iterator[None]:
-        """Yield at once, then after growing pauses (20 to 250 ms), the last one cut to end at
-        the deadline: a run finishing in the final moments is still seen.
-
-        Only attempts following a run on another process poll; a run of this process is waited
-        on directly.
-        """
-        pause = 0.02
-        yield
-        while (left := deadline - time.monotonic()) > 0.005:
-            time.sleep(min(pause, left - 0.005))
-            pause = min(pause * 2, 0.25)
-            yield
 
     # -- after the deadline: the handler finishes without an attempt waiting ---------------
 
@@ -333,7 +322,7 @@ class WeChatService:
             self._forget_owed(key)
             return
         fields = result.reply
-        if time.monotonic() - first_seen >= self.settings.ledger_ttl:
+        if self.clock.monotonic() - first_seen >= self.settings.ledger_ttl:
             # The ledger has forgotten the push and its delivery. No attempt can have answered
             # with this result (WeChat's retries end within seconds): send it late.
             logger.warning("handler for %s outlived WX_LEDGER_TTL; reply sent late", key)
@@ -345,7 +334,7 @@ class WeChatService:
             self._deliver_late(push, message, key, fields)
         else:
             # A retry should take this result; if none comes, deliver late.
-            wait = max(0.0, first_seen + RETRY_WINDOW - time.monotonic())
+            wait = max(0.0, first_seen + RETRY_WINDOW - self.clock.monotonic())
             self.pool.later(wait, lambda: self._deliver_late(push, message, key, fields))
 
     def _deliver_late(
@@ -398,7 +387,7 @@ class WeChatService:
             return
         if key in self._runs:
             return  # running here: its own settling delivers it
-        age = max(0.0, time.time() - message.create_time)
+        age = max(0.0, self.clock.time() - message.create_time)
         if age >= self.settings.ledger_ttl:
             logger.error("late reply of %s not delivered: the ledger forgot the push", key)
             self._forget_owed(key)
@@ -420,7 +409,7 @@ class WeChatService:
         )
         contact = self.delivery.saw(message, None, miniprogram=self._from_miniprogram(push))
         run = self._start(push, message, key, contact=contact)
-        first_seen = time.monotonic() - age
+        first_seen = self.clock.monotonic() - age
         self._settle_later(run, push, message, key, first_seen + self.settings.deadline)
 
     def _from_miniprogram(self, push: Push) -> bool:
@@ -477,7 +466,7 @@ class WeChatService:
         Runs on the handler's thread; what goes out by the API goes in the background, so the
         passive answer never waits for WeChat's API.
         """
-        now = int(time.time())
+        now = int(self.clock.time())
         openid = message.from_user_name
         decision = policy.decide(message, reply, miniprogram=self._from_miniprogram(push), now=now)
         if decision.dropped:
@@ -499,6 +488,21 @@ class WeChatService:
 
     def _send_later(self, openid: str, fields: dict[str, Any], *, miniprogram: bool) -> None:
         self.pool.background(lambda: self.delivery.send(openid, fields, miniprogram=miniprogram))
+
+
+def _polls(clock: Clock, deadline: float) -> Iterator[None]:
+    """Yield at once, then after growing pauses (20 to 250 ms), the last one cut to end at the
+    deadline: a run finishing in the final moments is still seen.
+
+    Only attempts following a run on another process poll; a run of this process is waited on
+    directly.
+    """
+    pause = 0.02
+    yield
+    while (left := deadline - clock.monotonic()) > 0.005:
+        clock.sleep(min(pause, left - 0.005))
+        pause = min(pause * 2, 0.25)
+        yield
 
 
 def build_account(settings: Settings) -> Account:
