@@ -59,6 +59,28 @@ class Server:
                 ticks += int(fields[11]) + int(fields[12])  # utime, stime
         return ticks / os.sysconf("SC_CLK_TCK")
 
+    def context_switches(self) -> int:
+        """Context switches, voluntary and not, of every thread of the live workers so far.
+
+        Per push this tells how often a push hands the CPU from one thread to another (to a
+        handler thread and back, or to whichever thread takes the GIL when one lets it go):
+        a count, which a noisy machine changes far less than it changes CPU time. Threads that
+        ended no longer count, so compare it over a round no thread ends in.
+        """
+        total = 0
+        for pid in self.workers():
+            for status in Path(f"/proc/{pid}/task").glob("*/status"):
+                try:
+                    lines = status.read_text().splitlines()
+                except OSError:
+                    continue
+                total += sum(
+                    int(line.split(":")[1])
+                    for line in lines
+                    if line.split(":")[0].endswith("ctxt_switches")
+                )
+        return total
+
     def memory(self, pids: list[int] | None = None) -> dict[int, tuple[int, int]]:
         """Each worker's resident memory in KiB and its thread count, from /proc.
 

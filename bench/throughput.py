@@ -59,21 +59,28 @@ def rate(rounds: list[wrk.WrkResult]) -> float:
 def measure(
     options: argparse.Namespace,
 ) -> tuple[
-    list[lineup.Contender], list[list[wrk.WrkResult]], list[openloop.OpenLoopResult], list[float]
+    list[lineup.Contender],
+    list[list[wrk.WrkResult]],
+    list[openloop.OpenLoopResult],
+    list[float],
+    list[float],
 ]:
     """Run the rounds, then the open-loop runs; return the contenders and their figures, the
-    last being each server's median CPU seconds per push."""
+    last two being each server's median CPU seconds and context switches per push."""
     with tempfile.TemporaryDirectory(prefix="wx-bench-") as tmp, contextlib.ExitStack() as stack:
         workdir = Path(tmp)
         contenders = lineup.lineup(options, workdir, redis=options.redis)
         started = lineup.start(stack, contenders, workers=options.workers, workdir=workdir)
         cpu: list[list[float]] = [[] for _ in contenders]
+        switches: list[list[float]] = [[] for _ in contenders]
         rounds: list[list[wrk.WrkResult]] = [[] for _ in contenders]
         for number in range(options.rounds):
-            for server, done, used in zip(started, rounds, cpu, strict=True):
-                before = server.cpu_seconds()
+            for server, done, used, handed in zip(started, rounds, cpu, switches, strict=True):
+                before, switched = server.cpu_seconds(), server.context_switches()
                 done.append(peak(server, max((r.rate for r in done), default=None), options))
-                used.append((server.cpu_seconds() - before) / max(done[-1].requests, 1))
+                pushes = max(done[-1].requests, 1)
+                used.append((server.cpu_seconds() - before) / pushes)
+                handed.append((server.context_switches() - switched) / pushes)
             print(f"round {number + 1}/{options.rounds} done", file=sys.stderr)
         halves = []
         for server, done in zip(started, rounds, strict=True):
@@ -84,7 +91,13 @@ def measure(
         logged = lineup.problems(contenders, workdir, workers=options.workers)
     if logged:
         print(f"wx-push logged problems: {logged}")
-    return contenders, rounds, halves, [statistics.median(used) for used in cpu]
+    return (
+        contenders,
+        rounds,
+        halves,
+        [statistics.median(used) for used in cpu],
+        [statistics.median(handed) for handed in switches],
+    )
 
 
 def show(
@@ -93,9 +106,12 @@ def show(
     rounds: list[list[wrk.WrkResult]],
     halves: list[openloop.OpenLoopResult],
     cpu: list[float],
+    switches: list[float],
 ) -> None:
     rows = []
-    for contender, done, half, used in zip(contenders, rounds, halves, cpu, strict=True):
+    for contender, done, half, used, handed in zip(
+        contenders, rounds, halves, cpu, switches, strict=True
+    ):
         middle = sorted(done, key=lambda r: r.rate)[len(done) // 2]
         errors = sum(sum(r.errors.values()) for r in done)
         rows.append(
@@ -112,17 +128,20 @@ def show(
                 half.failed,
                 half.lag * 1000,
                 used * 1000,
+                handed,
             ]
         )
     headers = ["server", "req/s", "rounds", "p50 ms", "p99 ms", "errors"]
-    headers += ["half rate", "p50 ms", "p99 ms", "failed", "lag ms", "CPU ms/push"]
+    headers += ["half rate", "p50 ms", "p99 ms", "failed", "lag ms", "CPU ms/push", "switches"]
     print(report.table(headers, rows))
     print(
         "req/s, p50, p99: wrk (closed loop), median round; errors: wrk's socket errors and"
         " non-2xx answers. half rate: open loop at half the peak, latency counted from when"
         " each push was due; lag: the sender's own worst delay behind schedule. CPU ms/push:"
         " the workers' user and system time over the pushes of a peak round (median), which"
-        " a busy machine distorts far less than rates."
+        " a busy machine distorts far less than rates. switches: the workers' threads' context"
+        " switches per push over the same rounds (median), a count the machine changes less"
+        " still."
     )
     names = {c.role: c.name for c in contenders}
     peaks = {c.role: rate(done) for c, done in zip(contenders, rounds, strict=True)}
@@ -170,14 +189,14 @@ def main() -> None:
     )
     options = parser.parse_args()
     before = report.machine()
-    contenders, rounds, halves, cpu = measure(options)
+    contenders, rounds, halves, cpu, switches = measure(options)
     print(
         f"throughput: {options.workers} workers per server, {options.concurrency} connections,"
         f" {options.rounds} interleaved rounds of {options.duration:g} s;"
         f" wx-push: {shared.design(options)}"
     )
     print(f"before the run: {before}")
-    show(options, contenders, rounds, halves, cpu)
+    show(options, contenders, rounds, halves, cpu, switches)
 
 
 if __name__ == "__main__":

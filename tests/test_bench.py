@@ -7,14 +7,16 @@ import math
 import os
 import shutil
 import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from bench import proxy, wire, wrk
+from bench import proxy, servers, wire, wrk
 from bench.report import percentile
 from tests.servers import ROOT
 
@@ -120,3 +122,35 @@ def test_the_deploy_kit_runs_on_loopback_for_the_benchmark(tmp_path: Path) -> No
     lines = [line.split("#")[0] for conf in installed for line in conf.read_text().splitlines()]
     leftovers = ("/var/", "/run/", "/etc/letsencrypt", "127.0.0.1:8000", "[::]")
     assert not [line for line in lines if any(path in line for path in leftovers)]
+
+
+def test_context_switches_count_every_thread_of_the_workers() -> None:
+    """A worker thread other than the main one that sleeps 200 times switches at least that
+    often, and the count sees it: it reads every thread's /proc status, not the main one's."""
+    master = servers.Server("127.0.0.1:0", os.getpid())
+    script = (
+        "import sys, threading, time\n"
+        "def other():\n"
+        "    sys.stdin.readline()\n"
+        "    for _ in range(200):\n"
+        "        time.sleep(0.0005)\n"
+        "    print('slept', flush=True)\n"
+        "    sys.stdin.readline()\n"
+        "threading.Thread(target=other).start()\n"
+    )
+    command = [sys.executable, "-c", script]
+    with subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as worker:
+        assert worker.stdin is not None and worker.stdout is not None
+        deadline = time.monotonic() + 10
+        while len(list(Path(f"/proc/{worker.pid}/task").iterdir())) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        before = master.context_switches()
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+        assert worker.stdout.readline() == "slept\n"
+        assert master.context_switches() - before >= 200
+        worker.stdin.write("end\n")
+        worker.stdin.flush()
