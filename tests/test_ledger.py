@@ -218,3 +218,18 @@ def test_renewing_puts_back_a_claim_the_store_lost(store: Store) -> None:
     assert ledger.begin(key("push")).attempt == 2
     time.sleep(0.4)  # the lease lapses; the restored claim keeps its first time
     assert ledger.orphaned(key("push"))
+
+
+def test_a_signed_url_is_tied_to_the_first_push_it_carried(store: Store) -> None:
+    ledger = Ledger(store, namespace="wx1", ttl=60)
+
+    def bind(push: str, *, nonce: str = "415670741", on: Ledger = ledger) -> bool:
+        return on.bind_url(key(push), timestamp=1714112445, nonce=nonce, ttl=0.3)
+
+    assert bind("a")
+    assert bind("a")  # the same push again: a retry
+    assert not bind("b")
+    assert bind("b", nonce="415670742")  # another URL
+    assert bind("b", on=Ledger(store, namespace="wx2", ttl=60))  # another account
+    time.sleep(0.35)
+    assert bind("b")  # the tie expired with the URL's window

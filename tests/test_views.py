@@ -441,6 +441,33 @@ def test_plaintext_refused_when_encryption_is_required(
     app.extensions["wechat"].close()
 
 
+def test_a_signed_url_carries_one_plaintext_push_and_no_forged_other(
+    handlers_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whoever read a plaintext push's signed URL may send that push again (a retry, answered
+    with the same bytes), but not another body on it: the signature covers no body."""
+    wechat = WeChatClient(handlers_app, mode=Mode.PLAINTEXT, user="oReplayed")
+    query, body = wechat.build(wechat.complete({"MsgType": "text", "Content": "hello"}))
+    first = wechat.post(query, body)
+    assert first.reply == TextReply("echo: hello")
+    forged = wechat.build(wechat.complete({"MsgType": "text", "Content": "boom"}))[1]
+    caplog.clear()
+
+    status, line = _refused(handlers_app.test_client(), caplog, query, forged)
+
+    assert status == 403
+    assert "ReusedURL" in line
+    assert _runs("oReplayed") == 1  # hello's; the forged push reached no handler
+    assert wechat.post(query, body).body == first.body  # the push itself, again: a retry
+    assert _runs("oReplayed") == 1
+    assert wechat.text("again").reply == TextReply("echo: again")  # a URL of its own
+    assert _runs("oReplayed") == 2
+
+
+def _runs(user: str) -> int:
+    return sum(n for key, n in service_handlers.calls.items() if key.startswith(f"msg:{user}:"))
+
+
 @pytest.mark.parametrize(
     ("encrypted", "reason"),
     [

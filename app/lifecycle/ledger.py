@@ -21,14 +21,19 @@ land on another worker process or host. The ledger, kept in the shared store, re
 * ``gave-up`` — set by the attempt that answered "success" without the result, so the process
   running the handler knows to deliver it late.
 
+Beside the pushes, ``url:<digest of timestamp and nonce>`` ties a plaintext push's signed URL to
+the push it first carried (:meth:`Ledger.bind_url`).
+
 The common path (first attempt, handler done in time) costs two round trips: the claim, and
-the answer. A result is written only when no attempt was waiting for it.
+the answer; a plaintext push one more, to tie its URL. A result is written only when no attempt
+was waiting for it.
 
 Every entry expires after the ledger's TTL; WeChat's retries end within about 15 seconds.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -144,6 +149,20 @@ class Ledger:
         return self.orphaned(push) and self._store.add(
             self._key(push, "lease"), b"1", self._lease_ttl
         )
+
+    def bind_url(self, push: PushKey, *, timestamp: int, nonce: str, ttl: float) -> bool:
+        """Tie the signed URL of ``push`` (its timestamp and nonce: with the Token they make
+        the signature) to it for ``ttl`` seconds; False if the URL already carried another push.
+
+        A retry of the push on the same URL is the same push, and passes.
+        """
+        digest = hashlib.sha256(f"{timestamp}:{nonce}".encode()).hexdigest()[:32]
+        key = f"{self._prefix}url:{digest}"
+        carried = push.stored.encode()
+        if self._store.add(key, carried, ttl):
+            return True
+        bound = self._store.get(key)
+        return bound is None or bound == carried  # None: it expired just now
 
     def finish(self, push: PushKey, result: Result) -> None:
         """Record what the handler produced, for every attempt that waits on it."""

@@ -43,7 +43,8 @@ from ..router import Router
 from ..store import Store
 from ..wechat.codec import BodyFormat
 from ..wechat.crypto import MessageCrypto
-from ..wechat.envelope import Account, Push, seal
+from ..wechat.envelope import Account, Mode, Push, seal
+from ..wechat.errors import ReusedURL
 from ..wechat.identity import PushKey
 from ..wechat.messages import Event, Message, parse_message
 from ..wechat.replies import Reply, make_reply
@@ -138,13 +139,17 @@ class WeChatService:
         """Answer ``push`` (parsed as ``message``) before ``deadline``, a monotonic time.
 
         On the common path (first attempt, handler done in time) this is two store round trips:
-        the claim, and the atomic record of the answer.
+        the claim, and the atomic record of the answer; a plaintext push adds its URL's tie.
+
+        :raises ReusedURL: a plaintext push on a signed URL that carried another push.
 
         :return: the answer, or None when this attempt should lapse so that WeChat retries.
         """
         arrived = self.clock.time()
         key = message.push_key
         self.start()
+        if push.mode is Mode.PLAINTEXT:
+            self._bind_url(push, key)
         claim = self.ledger.begin(key, peek=self.delivery.kept_key(message.from_user_name))
         attempt = claim.attempt
         # Every attempt notes the customer-service window the message opened: the process that
@@ -178,6 +183,25 @@ class WeChatService:
         if result is not None:
             return self._answer_with(push, key, result)
         return self._at_deadline(push, message, key, attempt, arrived)
+
+    def _bind_url(self, push: Push, key: PushKey) -> None:
+        """Refuse a plaintext push whose signed URL already carried another push.
+
+        In plaintext mode the signature covers the URL, not the body: whoever read one signed
+        URL (in a proxy's log, say) could post any message with it while its timestamp is
+        within WX_TIMESTAMP_TOLERANCE. Tied to the first push it carried, the URL lets them
+        only send that push again, which the ledger answers as a retry. The tie lasts as long
+        as the URL's timestamp can pass (the ledger's TTL when the check is off).
+
+        :raises ReusedURL: the URL carried another push.
+        """
+        tolerance = self.settings.timestamp_tolerance
+        ttl = 2 * tolerance + 60 if tolerance else self.settings.ledger_ttl
+        if not self.ledger.bind_url(key, timestamp=push.timestamp, nonce=push.nonce, ttl=ttl):
+            raise ReusedURL(
+                "plaintext push refused: its signed URL already carried another push (a forged"
+                " body on a replayed URL?); safe mode (安全模式) signs the body too"
+            )
 
     def _start(self, push: Push, message: Message, key: PushKey, *, contact: Contact) -> _Run:
         """Start the handler on a native thread, under this process's lease.

@@ -61,6 +61,14 @@ class StaleTimestamp(WeChatError):
     status = 403
 
 
+class ReusedURL(WeChatError):
+    """A plaintext push came on a signed URL that already carried another push: in plaintext
+    mode the signature covers the URL, not the body, so this is a forged body on a replayed URL
+    (WeChat signs every push anew)."""
+
+    status = 403
+
+
 class EncryptionRequired(WeChatError):
     """A plaintext push arrived although the service only accepts encrypted ones."""
 
