@@ -7,6 +7,7 @@ import ipaddress
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -439,6 +440,24 @@ def test_plaintext_refused_when_encryption_is_required(
     assert "EncryptionRequired" in line
     assert WeChatClient(app).text("still fine in safe mode").reply is not None
     app.extensions["wechat"].close()
+
+
+def test_a_push_no_handler_takes_is_answered_without_a_handler_thread(
+    handlers_app: Flask,
+) -> None:
+    """A LOCATION report with no handler for it (every 5 s per user where an account asks for
+    them) costs no crossing to a handler thread: nothing of the user's would run there."""
+
+    def handler_threads() -> int:
+        return sum(t.name.startswith("wx-handler") for t in threading.enumerate())
+
+    wechat = WeChatClient(handlers_app, user="oWhere")
+    before = handler_threads()
+    location = {"Latitude": "23.137466", "Longitude": "113.352425", "Precision": "119.385040"}
+    assert wechat.event("LOCATION", **location).body == b"success"
+    assert handler_threads() == before
+    assert wechat.text("hi").reply == TextReply("echo: hi")  # a handler: its thread starts
+    assert handler_threads() == before + 1
 
 
 def test_a_signed_url_carries_one_plaintext_push_and_no_forged_other(

@@ -1,14 +1,14 @@
 """Where handlers and the service's own background work run.
 
 Handlers run on native threads, never on the thread or greenlet answering WeChat: a handler that
-sleeps, hangs, calls a slow LLM or burns CPU keeps its thread and nothing else, so other pushes
-are answered meanwhile and every attempt leaves on time (the interpreter switches threads every
-few milliseconds, so even a CPU-bound handler cannot starve the answers).
+sleeps, hangs, calls a slow LLM or burns CPU keeps its thread and nothing else, so other pushes are
+answered meanwhile and every attempt leaves on time (the interpreter switches threads every few
+milliseconds, so even a CPU-bound handler cannot starve the answers).
 
 Under a gevent worker (``gunicorn.conf.py``'s ``GeventWorker``, its default) every request is a
-greenlet, so thousands of attempts can wait for their handlers at the cost of a few kilobytes
-each. Every push crosses to a handler thread and back, so the crossing is kept lean: a handler
-thread takes work from a C ``SimpleQueue``, and waiting for its run is :mod:`.runs`'s.
+greenlet, so thousands of attempts can wait for their handlers at the cost of a few kilobytes each.
+Every push a handler takes crosses to a handler thread and back, so the crossing is kept lean: a
+handler thread takes work from a C ``SimpleQueue``, and waiting for its run is :mod:`.runs`'s.
 
 The service's own work that may block (late delivery, the typing indicator, recording a result
 nobody waited for) runs on a few native threads of its own, so it never holds up the greenlets

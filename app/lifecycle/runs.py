@@ -1,11 +1,11 @@
 """A handler's run, and how a greenlet or a native thread waits for one to finish.
 
-Every push crosses to a handler thread and back (:mod:`.runner`), so the crossing is kept lean:
-a finished run wakes the greenlets waiting for it through one gevent async watcher per hub,
-which also gathers the runs that finish between two turns of the loop into one wake-up. That
-costs about 15 µs of CPU a push, where a standard ``ThreadPoolExecutor`` with a gevent
-``AsyncResult`` per wait cost 75 µs (its ``Future`` alone, with a ``Condition`` each, costs
-20 µs) and gevent's own thread pool, written in Python, 120 µs.
+Every push a handler takes crosses to a handler thread and back (:mod:`.runner`), so the crossing
+is kept lean: a finished run wakes the greenlets waiting for it through one gevent async watcher
+per hub, which also gathers the runs that finish between two turns of the loop into one wake-up.
+That costs about 15 µs of CPU a push, where a standard ``ThreadPoolExecutor`` with a gevent
+``AsyncResult`` per wait cost 75 µs (its ``Future`` alone, with a ``Condition`` each, costs 20 µs)
+and gevent's own thread pool, written in Python, 120 µs.
 """
 
 from __future__ import annotations
@@ -41,6 +41,13 @@ class HandlerRun(Generic[_T]):
         self._value: _T | None = None
         self._error: BaseException | None = None
         self._callbacks: list[Callable[[HandlerRun[_T]], object]] = []
+
+    @classmethod
+    def finished(cls, value: _T) -> HandlerRun[_T]:
+        """A run that is over before it began: ``value`` is its result."""
+        run: HandlerRun[_T] = cls()
+        run._value, run._done = value, True
+        return run
 
     def done(self) -> bool:
         """Whether the run has finished, with a value or an error."""

@@ -39,7 +39,7 @@ from config import Settings, SlowStrategy
 from .. import metrics
 from ..context import Context, Contexts
 from ..middleware import Chain
-from ..router import Router
+from ..router import Route, Router
 from ..store import Store
 from ..wechat.codec import BodyFormat
 from ..wechat.crypto import MessageCrypto
@@ -206,12 +206,19 @@ class WeChatService:
     def _start(self, push: Push, message: Message, key: PushKey, *, contact: Contact) -> _Run:
         """Start the handler on a native thread, under this process's lease.
 
+        A push no handler and no middleware takes (a LOCATION report with no handler for it,
+        say) takes no thread and no lease either: its result, the account's rules applied to no
+        reply (a kept reply joins), is ready at once.
+
         :param contact: the user's record as the claim read it, with what this push opened.
         """
         kept_replies = bool(contact.kept)
+        route = self.router.resolve(message)
+        if route is None and not self.router.middlewares:
+            return _Run(HandlerRun.finished(self._outcome(push, message, None, kept_replies)))
 
         def work() -> Result:
-            reply = self.run_handler(push, message, contact)
+            reply = self.run_handler(push, message, route, contact)
             return self._outcome(push, message, reply, kept_replies)
 
         self.leases.hold(key)
@@ -440,7 +447,7 @@ class WeChatService:
         return policy.from_miniprogram(self.settings.account_type, push.body_format)
 
     def run_handler(
-        self, push: Push, message: Message, contact: Contact | None = None
+        self, push: Push, message: Message, route: Route | None, contact: Contact | None = None
     ) -> Reply | None:
         """Call the middleware and the one matching handler, normalise the result; never raises.
 
@@ -451,9 +458,9 @@ class WeChatService:
         WeChat retry a handler that already ran. The user's session is saved only when the
         handler returned.
 
+        :param route: the handler :meth:`Router.resolve` chose for ``message``, if any.
         :param contact: the user's record as the push's claim read it (:mod:`.window`).
         """
-        route = self.router.resolve(message)
         middleware = self.router.middlewares
         if route is None and not middleware:
             return None
