@@ -22,8 +22,9 @@ The life of a push (see :mod:`.ledger` for what is stored):
    WeChat never comes back after a lapse, the process that ran it delivers the result late
    once the retry window has passed.
 
-What an account may answer to what is decided in :mod:`.policy`; this module carries the
-decision out (a Mini Program's content goes to late delivery at once, a kept reply joins).
+What an account may answer to what is decided in :mod:`.policy` and carried out, on the
+handler's thread, by :mod:`.handling` (a Mini Program's content goes to late delivery at once, a
+kept reply joins), which also calls the user's code.
 """
 
 from __future__ import annotations
@@ -37,22 +38,21 @@ from typing import Any
 from config import Settings, SlowStrategy
 
 from .. import metrics
-from ..context import Context, Contexts
-from ..middleware import Chain
-from ..router import Route, Router
+from ..context import Contexts
+from ..router import Router
 from ..store import Store
 from ..wechat.codec import BodyFormat
 from ..wechat.crypto import MessageCrypto
 from ..wechat.envelope import Account, Mode, Push, seal
 from ..wechat.errors import ReusedURL
 from ..wechat.identity import PushKey
-from ..wechat.messages import Event, Message, parse_message
-from ..wechat.replies import Reply, make_reply
+from ..wechat.messages import Message, parse_message
 from ..wechat.timing import RETRY_WINDOW, is_last_attempt
 from ..window import Contact
 from . import policy
 from .clock import SYSTEM_CLOCK, Clock
 from .delivery import Delivery
+from .handling import Handling
 from .lease import LeaseKeeper
 from .ledger import SUCCESS, Answer, Ledger, Result
 from .outbox import CHECK_INTERVAL, Outbox
@@ -109,6 +109,10 @@ class WeChatService:
         self.outbox = outbox
         #: What deadlines, the retry window and late work are timed by; the pool's too.
         self.clock = clock
+        #: Calls the user's code for a push and makes its result (:mod:`.handling`).
+        self.handling = Handling(
+            settings, contexts, delivery, background=pool.background, clock=clock
+        )
         self._started = False
         #: Runs of this process by push: a retry landing here waits on the run itself, with no
         #: store round trip; entries leave once the push is answered or its result recorded.
@@ -215,11 +219,13 @@ class WeChatService:
         kept_replies = bool(contact.kept)
         route = self.router.resolve(message)
         if route is None and not self.router.middlewares:
-            return _Run(HandlerRun.finished(self._outcome(push, message, None, kept_replies)))
+            return _Run(
+                HandlerRun.finished(self.handling.outcome(push, message, None, kept_replies))
+            )
 
         def work() -> Result:
-            reply = self.run_handler(push, message, route, contact)
-            return self._outcome(push, message, reply, kept_replies)
+            reply = self.handling.run(push, message, route, self.router.middlewares, contact)
+            return self.handling.outcome(push, message, reply, kept_replies)
 
         self.leases.hold(key)
         run = _Run(self.pool.run(work))
@@ -444,81 +450,7 @@ class WeChatService:
         self._settle_later(run, push, message, key, first_seen + self.settings.deadline)
 
     def _from_miniprogram(self, push: Push) -> bool:
-        return policy.from_miniprogram(self.settings.account_type, push.body_format)
-
-    def run_handler(
-        self, push: Push, message: Message, route: Route | None, contact: Contact | None = None
-    ) -> Reply | None:
-        """Call the middleware and the one matching handler, normalise the result; never raises.
-
-        They run inside the app context with ``ctx`` set (:mod:`app.context`); an ``async
-        def`` one runs on this thread's event loop (:mod:`app.loops`). This is the one place a
-        user's exception is caught: it is logged with its traceback, naming the handler or
-        middleware it came from, and the push is answered "success", because a 500 would make
-        WeChat retry a handler that already ran. The user's session is saved only when the
-        handler returned.
-
-        :param route: the handler :meth:`Router.resolve` chose for ``message``, if any.
-        :param contact: the user's record as the push's claim read it (:mod:`.window`).
-        """
-        middleware = self.router.middlewares
-        if route is None and not middleware:
-            return None
-        chain = Chain(middleware, route, message, self.contexts.loops)
-        with self.contexts.open(push, message, contact, chain.handler) as context:
-            try:
-                with metrics.HANDLER_SECONDS.time():
-                    reply = make_reply(chain.run(), message)
-            except Exception:
-                kind = f"event:{message.event}" if isinstance(message, Event) else message.msg_type
-                logger.exception(
-                    "%s failed on %s %s",
-                    chain.culprit or f"handler {chain.handler}",
-                    kind,
-                    getattr(message, "msg_id", None) or message.create_time,
-                )
-                self._finish(context, returned=False)
-                return None
-            self._finish(context, returned=True)
-        return reply
-
-    def _finish(self, context: Context, *, returned: bool) -> None:
-        try:
-            self.contexts.finish(context, returned=returned)
-        except Exception as e:  # the store failed: the reply goes out all the same
-            logger.error("session of %s not saved: %s", context.message.push_key, e)
-
-    def _outcome(
-        self, push: Push, message: Message, reply: Reply | None, kept_replies: bool
-    ) -> Result:
-        """What the push's attempts answer with: the account's rules applied to the reply
-        (:mod:`.policy`), content a Mini Program cannot take sent late, a kept reply joined.
-
-        Runs on the handler's thread; what goes out by the API goes in the background, so the
-        passive answer never waits for WeChat's API.
-        """
-        now = int(self.clock.time())
-        openid = message.from_user_name
-        decision = policy.decide(message, reply, miniprogram=self._from_miniprogram(push), now=now)
-        if decision.dropped:
-            logger.warning("%s", decision.dropped)
-        if decision.late is not None:
-            self._send_later(openid, decision.late, miniprogram=True)
-        fields = decision.passive
-        if decision.may_carry_kept and kept_replies:
-            try:
-                kept = self.delivery.take_pending(openid)
-            except Exception as e:  # the store failed: the handler's own reply still goes out
-                logger.error("kept replies of %s not read: %s", message.push_key, e)
-                kept = None
-            if kept is not None:
-                fields, unsent = policy.merge_kept(fields, kept, now=now)
-                if unsent is not None:
-                    self._send_later(openid, unsent, miniprogram=False)
-        return Result(fields)
-
-    def _send_later(self, openid: str, fields: dict[str, Any], *, miniprogram: bool) -> None:
-        self.pool.background(lambda: self.delivery.send(openid, fields, miniprogram=miniprogram))
+        return self.handling.from_miniprogram(push)
 
 
 def _polls(clock: Clock, deadline: float) -> Iterator[None]:
