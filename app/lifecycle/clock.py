@@ -111,30 +111,35 @@ class ManualClock(Clock):
 
     def wait_event(self, event: threading.Event, timeout: float | None) -> bool:
         due = None if timeout is None else self._elapsed + timeout
-        while not event.is_set():
-            if due is not None and self._elapsed >= due:
-                return False
-            time.sleep(self.POLL)
-        return True
+        return self._poll(event.is_set, due, give_up_at=None)
 
     def _counted(self, seconds: float, done: Callable[[], bool]) -> bool:
         """Wait until ``done()`` or the clock has moved ``seconds`` on, counted by
-        :meth:`until_waiting`; whether ``done()``."""
-        due = self._elapsed + seconds
-        given_up = time.monotonic() + self._patience
+        :meth:`until_waiting` and given up after ``patience``; whether ``done()``."""
         with self._lock:
             self._waiting += 1
         try:
-            while not done():
-                if self._elapsed >= due:
-                    return False
-                if time.monotonic() > given_up:
-                    raise RuntimeError(
-                        f"ManualClock: a wait of {seconds} s saw the clock stand still for"
-                        f" {self._patience} real seconds; advance() it"
-                    )
-                time.sleep(self.POLL)
-            return True
+            give_up_at = time.monotonic() + self._patience
+            return self._poll(done, self._elapsed + seconds, give_up_at=give_up_at)
         finally:
             with self._lock:
                 self._waiting -= 1
+
+    def _poll(
+        self, done: Callable[[], bool], due: float | None, *, give_up_at: float | None
+    ) -> bool:
+        """Look at ``done()`` and the clock every :data:`POLL` real seconds until one of them
+        says so (``due`` None: the clock never does); whether ``done()``.
+
+        :raises RuntimeError: real time passed ``give_up_at`` first.
+        """
+        while not done():
+            if due is not None and self._elapsed >= due:
+                return False
+            if give_up_at is not None and time.monotonic() > give_up_at:
+                raise RuntimeError(
+                    f"ManualClock: a wait saw the clock stand still for {self._patience} real"
+                    " seconds; advance() it"
+                )
+            time.sleep(self.POLL)
+        return True
