@@ -28,12 +28,14 @@ lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check $(SOURCES)
 
 # Figures for choosing a design: cost per push in-process, HTTP throughput beside bare Flask
-# and wechatpy, a concurrency sweep (bench/results/sweep.png), a burst of slow conversations,
-# slow clients and hung handlers, then the retry figures. 6 to 9 minutes; needs wrk, Redis
+# and wechatpy, what the shared store and the handler threads cost of it, a concurrency sweep
+# (bench/results/sweep.png), a burst of slow conversations, slow clients and hung handlers,
+# then the retry figures. 8 to 11 minutes; needs wrk, Redis
 # on 127.0.0.1:6379 and nginx (README: Benchmarks).
 bench: $(VENV)/.bench-deps
 	$(BIN)/python bench/compare.py --pushes 1000 --rounds 3
 	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/breakdown.py
 	$(BIN)/python bench/sweep.py
 	$(BIN)/python bench/burst.py
 	$(BIN)/python bench/slowclients.py

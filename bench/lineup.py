@@ -29,8 +29,9 @@ from tests.servers import request
 class Contender:
     """One server under test: how to start it and what it should answer."""
 
-    #: "floor", "wechatpy", "ours" (wx-push as given), "redis" (the same on Redis) or
-    #: "present" (wx-push with gunicorn.conf.py and the settings as they are).
+    #: "floor", "wechatpy", "ours" (wx-push as given), "redis" (the same on Redis),
+    #: "present" (wx-push with gunicorn.conf.py and the settings as they are), or another
+    #: wx-push of bench/breakdown.py's.
     role: str
     name: str
     app: str
@@ -40,7 +41,7 @@ class Contender:
     @property
     def ours(self) -> bool:
         """Whether this is wx-push, which reads gunicorn.conf.py (the others take defaults)."""
-        return self.app == "wsgi:app"
+        return self.role not in ("floor", "wechatpy")
 
     @property
     def echoes(self) -> bool:

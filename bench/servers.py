@@ -199,9 +199,15 @@ PROBLEMS = {
 }
 
 
+#: What gunicorn logs when a worker retires after ``max_requests`` (gunicorn.conf.py), by design.
+RECYCLED = "Autorestarting worker"
+
+
 def log_problems(log: Path, *, workers: int) -> dict[str, int]:
-    """Count what went wrong in a server's log; workers booted counts only restarts."""
+    """Count what went wrong in a server's log; workers booted counts only the restarts that
+    were not a worker retiring after ``max_requests``."""
     text = log.read_text(errors="replace")
     found = {name: text.count(word) for name, word in PROBLEMS.items()}
-    found["workers booted"] = max(0, found["workers booted"] - workers)
+    restarts = found["workers booted"] - workers - text.count(RECYCLED)
+    found["workers booted"] = max(0, restarts)
     return {name: count for name, count in found.items() if count}

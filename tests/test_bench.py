@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from bench import proxy, servers, wire, wrk
+from bench.account import service_env
 from bench.report import percentile
 from tests.servers import ROOT
 
@@ -154,3 +155,43 @@ def test_context_switches_count_every_thread_of_the_workers() -> None:
         assert master.context_switches() - before >= 200
         worker.stdin.write("end\n")
         worker.stdin.flush()
+
+
+def test_log_problems_counts_a_worker_booted_again_but_not_one_retired_by_design(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "server.log"
+    boots = [f"[INFO] Booting worker with pid: {pid}" for pid in (11, 12)]
+    retired = ["[INFO] Autorestarting worker after current request.", boots[0]]
+    log.write_text("\n".join(boots + retired) + "\n")
+    assert servers.log_problems(log, workers=2) == {}
+    log.write_text("\n".join(boots + retired + [boots[1]]) + "\n")
+    assert servers.log_problems(log, workers=2) == {"workers booted": 1}
+
+
+def test_the_inline_device_answers_a_push_without_a_handler_thread(tmp_path: Path) -> None:
+    """bench/inline_app.py prices the crossing to a handler thread by leaving it out: its
+    service answers the echo as the service does, and no handler thread ever starts."""
+    script = (
+        "import threading\n"
+        "from bench.inline_app import app\n"
+        "from bench.pushes import builder\n"
+        "wechat = builder()\n"
+        "query, body = wechat.build(wechat.complete({'MsgType': 'text', 'Content': 'hi'}))\n"
+        "answer = app.test_client().post('/wx', query_string=query, data=body)\n"
+        "print(wechat.read(answer.status_code, answer.data).reply.content)\n"
+        "print(sorted({t.name.split('_')[0] for t in threading.enumerate()}))\n"
+    )
+    env = {
+        **os.environ,
+        **service_env(tmp_path),
+        "WX_DOTENV": "/nonexistent/.env",
+        "PYTHONPATH": str(ROOT),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    content, threads = result.stdout.splitlines()
+    assert content == "hi"
+    assert "wx-handler" not in threads
