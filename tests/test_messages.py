@@ -971,14 +971,14 @@ def test_text_message_without_any_id_is_accepted_and_keyed_by_content() -> None:
 
 def test_push_key_of_a_message_is_user_and_msg_id() -> None:
     message = parse_message(xml_push("text", Content="hi", MsgId=str(BIG_MSG_ID)))
-    assert message.push_key == PushKey("msg", OPENID, "6054768590064713728")
+    assert message.push_key == PushKey("msg", OPENID, "6054768590064713728", 1732406400)
 
 
 def test_push_key_stored_and_logged_forms_hold_no_openid() -> None:
     key = parse_message(xml_push("text", Content="hi", MsgId="5")).push_key
     assert OPENID not in key.stored and OPENID not in key.logged and OPENID not in str(key)
     assert key.logged == f"msg:{pseudonym(OPENID)}:5"
-    assert len(key.stored) == len("msg:") + 32
+    assert len(key.stored) == len("1732406400:msg:") + 32
 
 
 def test_same_msg_id_from_two_users_gives_two_keys() -> None:
@@ -987,10 +987,18 @@ def test_same_msg_id_from_two_users_gives_two_keys() -> None:
     assert one.push_key.stored != other.push_key.stored
 
 
-def test_push_key_of_a_message_ignores_create_time() -> None:
-    first = parse_message(xml_push("text", Content="hi", MsgId="5"))
-    retry = parse_message({**xml_push("text", Content="hi", MsgId="5"), "CreateTime": "1732406405"})
-    assert first.push_key == retry.push_key
+def test_stored_push_keys_sort_by_create_time_and_keep_one_length() -> None:
+    """A store that keeps keys in order files new pushes together; a hostile CreateTime,
+    negative or of twenty digits, changes neither the length nor the OpenID's absence."""
+    times = ["1732406400", "1732406401", "1800000000", "-5", "9" * 20]
+    keys = [
+        parse_message({**xml_push("text", Content="hi", MsgId=str(n)), "CreateTime": t})
+        for n, t in enumerate(times)
+    ]
+    stored = [message.push_key.stored for message in keys]
+    assert stored[:3] == sorted(stored[:3])
+    assert stored[3].startswith("0000000000:") and stored[4].startswith("9999999999:")
+    assert {len(key) for key in stored} == {len("1732406400:msg:") + 32}
 
 
 def test_push_key_of_an_event_is_time_and_content() -> None:
@@ -1025,7 +1033,7 @@ def test_media_checks_of_one_second_with_other_trace_ids_differ() -> None:
 def test_push_key_of_an_unknown_message() -> None:
     with_id = parse_message(xml_push("file", MsgId="42"))
     without_id = parse_message(xml_push("file"))
-    assert with_id.push_key == PushKey("msg", OPENID, "42")
+    assert with_id.push_key == PushKey("msg", OPENID, "42", 1732406400)
     assert without_id.push_key.kind == "push"
     assert without_id.push_key.detail.startswith("1732406400:")
 

@@ -159,7 +159,8 @@ def crashed_after_saving(make_app: MakeApp) -> Iterator[tuple[WeChatClient, dict
     query, body = wechat.build(push)
     assert wechat.post(query, body).reply == TextReply("count 2")
     store = app.extensions["wechat"].store
-    ledger = f"ledger:{APPID}:{PushKey('msg', 'oCrashed', str(push['MsgId'])).stored}:"
+    key = PushKey("msg", "oCrashed", str(push["MsgId"]), int(push["CreateTime"]))
+    ledger = f"ledger:{APPID}:{key.stored}:"
     for part in ("answer", "result", "lease"):
         store.delete(ledger + part)
     store.set(ledger + "attempt:1", f"{time.time() - LEASE_TTL - 1:.3f}".encode(), 60)

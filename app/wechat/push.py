@@ -59,13 +59,15 @@ class Message:
     def push_key(self) -> PushKey:
         """The push's identity for the ledger (PROTOCOL.md §6): its message id when it has one,
         else its CreateTime and a digest of all its fields, so that retries of one push share
-        a key and two pushes of one user in one second do not."""
+        a key and two pushes of one user in one second do not. Every key carries the
+        CreateTime as well, which attempts repeat unchanged, to keep the store's keys in
+        order (:attr:`PushKey.stored`)."""
         msg_id = getattr(self, "msg_id", None)
         if msg_id is not None and self.is_user_message:
-            return PushKey("msg", self.from_user_name, str(msg_id))
+            return PushKey("msg", self.from_user_name, str(msg_id), self.create_time)
         kind = "push" if self.is_user_message else "event"
         detail = f"{self.create_time}:{content_digest(self.raw)}"
-        return PushKey(kind, self.from_user_name, detail)
+        return PushKey(kind, self.from_user_name, detail, self.create_time)
 
     @classmethod
     def _kind_fields(cls, fields: Mapping[str, Any]) -> dict[str, Any]:
