@@ -14,13 +14,14 @@ The life of a push (see :mod:`.ledger` for what is stored):
 3. At the deadline without a result, WX_SLOW_STRATEGY decides: ``retry`` lets attempts 1 and 2
    lapse so WeChat tries again (the connection closes with no answer), the last attempt answers
    "success"; ``customer_service`` answers "success" at once; ``off`` answers "success" and
-   drops the late result. After a "success" the result is delivered late (:mod:`.delivery`),
-   and the push is kept in the store's :mod:`.outbox` until it is: if the process running
-   the handler dies first, another one runs it again and delivers
-   (:meth:`WeChatService.check_owed`).
+   drops the late result. After a "success" the result is delivered late, and the push is
+   kept in the store's outbox until it is: if the process running the handler dies first,
+   another one runs it again and delivers (:meth:`WeChatService.check_owed`).
 4. A run that finishes with no attempt waiting records its result for the retries, and if
    WeChat never comes back after a lapse, the process that ran it delivers the result late
    once the retry window has passed.
+
+What goes out late, and when, is :mod:`.late`'s to decide; this module runs the handlers.
 
 What an account may answer to what is decided in :mod:`.policy` and carried out, on the
 handler's thread, by :mod:`.handling` (a Mini Program's content goes to late delivery at once, a
@@ -46,13 +47,14 @@ from ..wechat.crypto import MessageCrypto
 from ..wechat.envelope import Account, Mode, Push, seal
 from ..wechat.errors import ReusedURL
 from ..wechat.identity import PushKey
-from ..wechat.messages import Message, parse_message
-from ..wechat.timing import RETRY_WINDOW, is_last_attempt
+from ..wechat.messages import Message
+from ..wechat.timing import is_last_attempt
 from ..window import Contact
 from . import policy
 from .clock import SYSTEM_CLOCK, Clock
 from .delivery import Delivery
 from .handling import Handling
+from .late import LateReplies, Orphan
 from .lease import LeaseKeeper
 from .ledger import SUCCESS, Answer, Ledger, Result
 from .outbox import CHECK_INTERVAL, Outbox
@@ -112,6 +114,16 @@ class WeChatService:
         #: Calls the user's code for a push and makes its result (:mod:`.handling`).
         self.handling = Handling(
             settings, contexts, delivery, background=pool.background, clock=clock
+        )
+        #: Sends late what no attempt answered with, and keeps what is owed (:mod:`.late`).
+        self.late = LateReplies(
+            settings,
+            ledger=ledger,
+            delivery=delivery,
+            outbox=outbox,
+            pool=pool,
+            clock=clock,
+            from_miniprogram=self.handling.from_miniprogram,
         )
         self._started = False
         #: Runs of this process by push: a retry landing here waits on the run itself, with no
@@ -305,7 +317,7 @@ class WeChatService:
         if result is not None:
             return self._answer_with(push, key, result)
         logger.warning("handler for %s missed the deadline; its reply will be sent late", key)
-        self.pool.background(lambda: self._owe(key, push))
+        self.pool.background(lambda: self.late.owe(key, push))
         return SUCCESS
 
     def _answer_with(self, push: Push, key: PushKey, result: Result) -> Answer:
@@ -344,100 +356,27 @@ class WeChatService:
         first_seen = deadline - self.settings.deadline
 
         def settle() -> None:
-            self._settle(push, message, key, run.future.result(), first_seen)
+            result = run.future.result()
+            try:
+                self.ledger.finish(key, result)
+            finally:
+                self._runs.pop(key, None)
+            self.late.settle(push, message, key, result, first_seen)
 
         run.future.add_done_callback(lambda _: self.pool.background(settle))
 
-    def _settle(
-        self, push: Push, message: Message, key: PushKey, result: Result, first_seen: float
-    ) -> None:
-        try:
-            self.ledger.finish(key, result)
-        finally:
-            self._runs.pop(key, None)
-        if result.reply is None or self.settings.slow_strategy is SlowStrategy.OFF:
-            self._forget_owed(key)
-            return
-        fields = result.reply
-        if self.clock.monotonic() - first_seen >= self.settings.ledger_ttl:
-            # The ledger has forgotten the push and its delivery. No attempt can have answered
-            # with this result (WeChat's retries end within seconds): send it late.
-            logger.warning("handler for %s outlived WX_LEDGER_TTL; reply sent late", key)
-            self.delivery.send(
-                message.from_user_name, fields, miniprogram=self._from_miniprogram(push)
-            )
-            self._forget_owed(key)
-        elif self.ledger.gave_up(key):
-            self._deliver_late(push, message, key, fields)
-        else:
-            # A retry should take this result; if none comes, deliver late.
-            wait = max(0.0, first_seen + RETRY_WINDOW - self.clock.monotonic())
-            self.pool.later(wait, lambda: self._deliver_late(push, message, key, fields))
-
-    def _deliver_late(
-        self, push: Push, message: Message, key: PushKey, fields: dict[str, Any]
-    ) -> None:
-        if self.ledger.claim_answer(key, SUCCESS):
-            self.delivery.send(
-                message.from_user_name, fields, miniprogram=self._from_miniprogram(push)
-            )
-        self._forget_owed(key)
-
-    # -- replies owed after a "success": kept until delivered, adopted if a process dies --
-
-    def _owe(self, key: PushKey, push: Push) -> None:
-        try:
-            self.outbox.owe(key.stored, push)
-        except Exception as e:  # the store failed: this process still delivers if it can
-            logger.warning("late reply of %s not kept for other processes: %s", key, e)
-
-    def _forget_owed(self, key: PushKey) -> None:
-        try:
-            self.outbox.settle(key.stored)
-        except Exception as e:  # the store failed: the next check settles it again
-            logger.warning("owed reply of %s not cleared: %s", key, e)
-
     def check_owed(self) -> None:
-        """Look after the replies owed late that this process watches.
-
-        Adopts the lists of processes that show no life. For each push owed: settled once it
-        has an answer; delivered if its handler finished; otherwise, once the lease of the
-        process running it has run out, taken over and run again here, delivered late when done.
-        """
-        try:
-            self.outbox.adopt()
-            owed = self.outbox.owed()
-        except Exception as e:  # the store failed: look again at the next check
-            logger.warning("owed late replies not checked: %s", e)
-            owed = {}
-        for push in owed.values():
+        """Look after the replies owed late that this process watches (:mod:`.late`), and run
+        again here the handlers whose process died before they finished; their replies go out
+        late when done."""
+        for orphan in self.late.orphans(self._runs):
             try:
-                self._check_owed_push(push)
-            except Exception:  # one push's trouble must not stop the checks of the others
-                logger.exception("an owed late reply could not be checked")
+                self._run_orphan(orphan)
+            except Exception:  # one push's trouble must not stop the runs of the others
+                logger.exception("an owed late reply could not be taken over")
 
-    def _check_owed_push(self, push: Push) -> None:
-        message = parse_message(push.fields)
-        key = message.push_key
-        if self.ledger.answer(key) is not None:
-            self._forget_owed(key)
-            return
-        if key in self._runs:
-            return  # running here: its own settling delivers it
-        age = max(0.0, self.clock.time() - message.create_time)
-        if age >= self.settings.ledger_ttl:
-            logger.error("late reply of %s not delivered: the ledger forgot the push", key)
-            self._forget_owed(key)
-            return
-        if not self.ledger.take_over(key):
-            return  # the process running it is alive, and delivers it
-        result = self.ledger.result(key)
-        if result is not None:
-            if result.reply is None:
-                self._forget_owed(key)
-            else:
-                self._deliver_late(push, message, key, result.reply)
-            return
+    def _run_orphan(self, orphan: Orphan) -> None:
+        push, message, key = orphan.push, orphan.message, orphan.key
         metrics.TAKEOVERS.inc()
         logger.warning(
             "the process running %s stopped after its answer; the handler runs again here and"
@@ -446,7 +385,7 @@ class WeChatService:
         )
         contact = self.delivery.saw(message, None, miniprogram=self._from_miniprogram(push))
         run = self._start(push, message, key, contact=contact)
-        first_seen = self.clock.monotonic() - age
+        first_seen = self.clock.monotonic() - orphan.age
         self._settle_later(run, push, message, key, first_seen + self.settings.deadline)
 
     def _from_miniprogram(self, push: Push) -> bool:
