@@ -9,8 +9,9 @@ Two kinds of push end here (:mod:`.service` says when):
   store's :mod:`.outbox` until its reply is sent, so that when the process running the handler
   dies another process finds it (:meth:`LateReplies.orphans`) and runs the handler again.
 
-Sending is :mod:`.delivery`'s; this module decides what is owed and when. Every reply goes
-out at most once: whoever sends it first records "success" as the push's answer, atomically.
+Sending is :mod:`.delivery`'s; this module decides what is owed and when. While the ledger
+remembers the push, its reply goes out once: a late delivery first records "success" as the
+push's answer, atomically, so it and an attempt answering with the reply never both send it.
 """
 
 from __future__ import annotations
