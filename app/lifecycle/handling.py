@@ -75,11 +75,10 @@ class Handling:
         handler returned.
 
         :param route: the handler the account's router chose for ``message``, if any.
-        :param middlewares: the router's middleware, outermost first.
+        :param middlewares: the router's middleware, outermost first; with no route, at least
+            one (a push neither takes never gets here: :meth:`.service.WeChatService._start`).
         :param contact: the user's record as the push's claim read it (:mod:`.window`).
         """
-        if route is None and not middlewares:
-            return None
         chain = Chain(middlewares, route, message, self._contexts.loops)
         with self._contexts.open(push, message, contact, chain.handler) as context:
             try:
