@@ -59,27 +59,38 @@ class Server:
                 ticks += int(fields[11]) + int(fields[12])  # utime, stime
         return ticks / os.sysconf("SC_CLK_TCK")
 
-    def context_switches(self) -> int:
-        """Context switches, voluntary and not, of every thread of the live workers so far.
+    def context_switches(self) -> dict[str, int]:
+        """Context switches, voluntary and not, so far, of every thread of the live workers,
+        by thread (``<pid>/<tid>``); :meth:`switches_since` turns two of these into a count.
 
         Per push this tells how often a push hands the CPU from one thread to another (to a
         handler thread and back, or to whichever thread takes the GIL when one lets it go):
-        a count, which a noisy machine changes far less than it changes CPU time. Threads that
-        ended no longer count, so compare it over a round no thread ends in.
+        a count, which a noisy machine changes far less than it changes CPU time.
         """
-        total = 0
+        counts = {}
         for pid in self.workers():
             for status in Path(f"/proc/{pid}/task").glob("*/status"):
                 try:
                     lines = status.read_text().splitlines()
                 except OSError:
                     continue
-                total += sum(
+                counts[f"{pid}/{status.parent.name}"] = sum(
                     int(line.split(":")[1])
                     for line in lines
                     if line.split(":")[0].endswith("ctxt_switches")
                 )
-        return total
+        return counts
+
+    def switches_since(self, before: dict[str, int]) -> int:
+        """The context switches the workers' threads made since ``before``.
+
+        A thread that ended meanwhile (a worker retired after ``max_requests``, say) takes its
+        count with it, as /proc keeps none for it: its switches since ``before`` go uncounted,
+        rather than the total going down by all it ever made.
+        """
+        return sum(
+            count - before.get(thread, 0) for thread, count in self.context_switches().items()
+        )
 
     def memory(self, pids: list[int] | None = None) -> dict[int, tuple[int, int]]:
         """Each worker's resident memory in KiB and its thread count, from /proc.

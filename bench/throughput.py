@@ -80,7 +80,7 @@ def measure(
                 done.append(peak(server, max((r.rate for r in done), default=None), options))
                 pushes = max(done[-1].requests, 1)
                 used.append((server.cpu_seconds() - before) / pushes)
-                handed.append((server.context_switches() - switched) / pushes)
+                handed.append(server.switches_since(switched) / pushes)
             print(f"round {number + 1}/{options.rounds} done", file=sys.stderr)
         halves = []
         for server, done in zip(started, rounds, strict=True):

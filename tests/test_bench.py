@@ -127,16 +127,26 @@ def test_the_deploy_kit_runs_on_loopback_for_the_benchmark(tmp_path: Path) -> No
 
 def test_context_switches_count_every_thread_of_the_workers() -> None:
     """A worker thread other than the main one that sleeps 200 times switches at least that
-    often, and the count sees it: it reads every thread's /proc status, not the main one's."""
+    often, and the count sees it: it reads every thread's /proc status, not the main one's.
+    Another thread that ends meanwhile, after 1,000 switches of its own, takes nothing of
+    that count with it."""
     master = servers.Server("127.0.0.1:0", os.getpid())
     script = (
         "import sys, threading, time\n"
+        "def ending():\n"
+        "    for _ in range(1000):\n"
+        "        time.sleep(0.0002)\n"
+        "    print('ready', flush=True)\n"
+        "    sys.stdin.readline()\n"
         "def other():\n"
         "    sys.stdin.readline()\n"
         "    for _ in range(200):\n"
         "        time.sleep(0.0005)\n"
         "    print('slept', flush=True)\n"
         "    sys.stdin.readline()\n"
+        "first = threading.Thread(target=ending)\n"
+        "first.start()\n"
+        "first.join()\n"
         "threading.Thread(target=other).start()\n"
     )
     command = [sys.executable, "-c", script]
@@ -144,15 +154,18 @@ def test_context_switches_count_every_thread_of_the_workers() -> None:
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     ) as worker:
         assert worker.stdin is not None and worker.stdout is not None
+        assert worker.stdout.readline() == "ready\n"
+        before = master.context_switches()
+        worker.stdin.write("end\n")  # the first thread ends, and the other starts
+        worker.stdin.flush()
         deadline = time.monotonic() + 10
-        while len(list(Path(f"/proc/{worker.pid}/task").iterdir())) < 2:
+        while set(master.context_switches()) == set(before):  # until the other starts
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        before = master.context_switches()
         worker.stdin.write("go\n")
         worker.stdin.flush()
         assert worker.stdout.readline() == "slept\n"
-        assert master.context_switches() - before >= 200
+        assert master.switches_since(before) >= 200
         worker.stdin.write("end\n")
         worker.stdin.flush()
 
